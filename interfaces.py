@@ -1,0 +1,66 @@
+"""Which interfaces exist, which carry the default route, and which count toward the cap."""
+import psutil
+
+# Never counted under "auto": loopback, containers, bridges, VMs and tunnels (a tunnel's
+# bytes are already counted on its carrier, so counting both counts twice).
+EXCLUDED_PREFIXES = (
+    "lo", "docker", "veth", "br-", "virbr", "vnet", "tun", "tap", "wg", "tailscale", "zt", "utun",
+    "vboxnet", "vmnet", "cni", "flannel", "cali", "kube", "lxc", "lxd", "ipsec", "gre", "sit",
+    "dummy", "ifb", "nlmon", "ip6tnl", "awdl", "llw", "bridge", "anpi", "gif", "stf",
+)
+
+
+def excluded(name):
+    return name.startswith(EXCLUDED_PREFIXES)
+
+
+def read_counters():
+    """{name: (rx_bytes, tx_bytes)} straight from the kernel, no wrap handling."""
+    return {name: (c.bytes_recv, c.bytes_sent)
+            for name, c in psutil.net_io_counters(pernic=True, nowrap=False).items()}
+
+
+def _proc_default_routes():
+    names = set()
+    try:
+        with open("/proc/net/route") as f:
+            for line in f.readlines()[1:]:
+                parts = line.split()
+                if len(parts) > 7 and parts[1] == "00000000" and parts[7] == "00000000":
+                    names.add(parts[0])
+    except OSError:
+        pass
+    try:
+        with open("/proc/net/ipv6_route") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 10 and parts[0] == "0" * 32 and parts[1] == "00":
+                    names.add(parts[9])
+    except OSError:
+        pass
+    return names
+
+
+def default_route_interfaces():
+    """Interfaces that carry a default route (IPv4 or IPv6), minus tunnels and loopback."""
+    return {n for n in _proc_default_routes() if not excluded(n)}
+
+
+def counted_interfaces(setting, present, default_routes=default_route_interfaces):
+    """The names to count: an explicit list as given, or "auto"."""
+    if setting != "auto":
+        return [n for n in setting]
+    names = default_routes()
+    if not names:  # no routing table we can read (macOS) or only tunnels: every real interface that is up
+        stats = psutil.net_if_stats()
+        names = {n for n in present if not excluded(n) and n in stats and stats[n].isup}
+    return sorted(names)
+
+
+def link_bps(name):
+    """Upper bound on bytes/s an interface can carry, for the plausibility check."""
+    try:
+        speed = psutil.net_if_stats()[name].speed  # Mbit/s, 0 when unknown
+    except (KeyError, OSError):
+        speed = 0
+    return speed * 1e6 / 8 * 1.5 if speed else 12.5e9

@@ -1,0 +1,82 @@
+"""Billing cycles and the cap: pure functions over usage.json and adjustments.json."""
+import calendar
+import time as _time
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+def _clamped(year, month, day):
+    return date(year, month, min(day, calendar.monthrange(year, month)[1]))
+
+
+def _add_month(year, month, n):
+    m = year * 12 + (month - 1) + n
+    return m // 12, m % 12 + 1
+
+
+def cycle_start(billing_day, today):
+    """First day of the cycle containing `today`; day 31 means the last day of short months."""
+    this = _clamped(today.year, today.month, billing_day)
+    if today >= this:
+        return this
+    return _clamped(*_add_month(today.year, today.month, -1), billing_day)
+
+
+def next_cycle_start(billing_day, start):
+    return _clamped(*_add_month(start.year, start.month, 1), billing_day)
+
+
+def midnight(d, tz):
+    """Epoch seconds of local midnight starting day d, with the zone's DST rules."""
+    if isinstance(tz, ZoneInfo):
+        return datetime.combine(d, time(), tzinfo=tz).timestamp()
+    return _time.mktime(datetime.combine(d, time()).timetuple())  # the system's local rules
+
+
+def used_bytes(entry, count):
+    """entry is {iface: [rx, tx]}; count is 'both' or 'download'."""
+    return sum(rx + (tx if count == "both" else 0) for rx, tx in entry.values())
+
+
+def active_adjustment(adjustments, start):
+    """The newest not-undone ISP reading for the cycle that started on `start`."""
+    items = (adjustments or {}).get("items", [])
+    live = [a for a in items if a.get("cycle_start") == start.isoformat() and not a.get("undone")]
+    return live[-1] if live else None
+
+
+def cycle_summary(ledger, adjustments, cfg, now):
+    """Everything the dashboard says about the cap, for the cycle containing `now` (aware)."""
+    days = (ledger or {}).get("days", {})
+    today = now.date()
+    start = cycle_start(cfg["billing_day"], today)
+    nxt = next_cycle_start(cfg["billing_day"], start)
+    t0, t1 = midnight(start, now.tzinfo), midnight(nxt, now.tzinfo)
+    daily = []
+    d = start
+    while d < nxt and d <= today:
+        daily.append({"date": d.isoformat(), "bytes": used_bytes(days.get(d.isoformat(), {}), cfg["count"])})
+        d += timedelta(days=1)
+    counted = sum(x["bytes"] for x in daily)
+    adj = active_adjustment(adjustments, start)
+    offset = adj["offset_bytes"] if adj else 0
+    used = max(0, counted + offset)
+    cap = int(cfg["data_cap_gb"] * 1e9)
+    elapsed = min(max(now.timestamp() - t0, 1.0), t1 - t0)
+    rate = used / elapsed  # bytes per second at the current pace
+    projected = int(rate * (t1 - t0))
+    seconds_left = max(0.0, t1 - now.timestamp())
+    cap_at = None  # when the cap will be reached at the current pace
+    if used < cap and rate > 0 and projected >= cap:
+        cap_at = datetime.fromtimestamp(now.timestamp() + (cap - used) / rate, now.tzinfo).isoformat(timespec="seconds")
+    return {
+        "start": start.isoformat(), "end": (nxt - timedelta(days=1)).isoformat(),
+        "resets_at": datetime.fromtimestamp(t1, now.tzinfo).isoformat(timespec="seconds"),
+        "cap_bytes": cap, "counted_bytes": counted, "adjustment_bytes": offset, "used_bytes": used,
+        "percent": round(100 * used / cap, 2), "projected_bytes": projected,
+        "projected_percent": round(100 * projected / cap, 1),
+        "days_left": round(seconds_left / 86400, 2),
+        "daily_budget_bytes": int(max(0, cap - used) / max(seconds_left / 86400, 1 / 24)),
+        "cap_reached": used >= cap, "cap_date": cap_at, "daily": daily,
+        "today_bytes": used_bytes(days.get(today.isoformat(), {}), cfg["count"]),
+    }
