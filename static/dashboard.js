@@ -1,0 +1,271 @@
+"use strict";
+// datacap dashboard: polls the JSON API, never shows old numbers as live.
+const $ = (id) => document.getElementById(id);
+const MAX_POINTS = 20000;
+const fmtGB = (b) => (b == null ? "–" : (b / 1e9).toFixed(b >= 1e11 ? 1 : 2) + " GB");
+const fmtMbps = (v) => (v == null ? "–" : Number(v).toFixed(1) + " Mbit/s");
+const fmtTime = (iso) => (iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "–");
+const fmtDate = (iso) => (iso ? new Date(iso).toLocaleDateString([], { month: "short", day: "numeric" }) : "–");
+function fmtDur(s) {
+  s = Math.round(s || 0);
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+  return h ? `${h} h ${m} min` : m ? `${m} min ${s % 60} s` : `${s} s`;
+}
+const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+
+async function api(path, opts = {}) {
+  const r = await fetch(path, { cache: "no-store", ...opts });
+  let body = {};
+  try { body = await r.json(); } catch (e) { /* not JSON */ }
+  if (!r.ok) throw Object.assign(new Error(body.error || `${r.status} ${r.statusText}`), { status: r.status, body });
+  return body;
+}
+
+// ---- state -----------------------------------------------------------------
+let stats = null, session, lastT = null, busy = false, failures = 0, offlineSince = null, pollTimer = null, polls = 0;
+let xs = [], ys = [], gbs = [], view = "time", chart = null;
+
+function resetSeries() { xs = []; ys = []; gbs = []; lastT = null; }
+function addPoints(pts) {
+  for (const p of pts) {
+    if (lastT != null && p.t <= lastT) continue;
+    xs.push(Date.parse(p.time) / 1000); ys.push(p.mbps); gbs.push(p.bytes / 1e9); lastT = p.t;
+  }
+  if (xs.length > MAX_POINTS) { const cut = xs.length - MAX_POINTS; xs.splice(0, cut); ys.splice(0, cut); gbs.splice(0, cut); }
+}
+
+// ---- controls ----------------------------------------------------------------
+const ALLOWED = {
+  idle: ["start"], stopped: ["start", "reset"], finished: ["start", "reset"], error: ["start", "reset"],
+  running: ["pause", "stop"], paused: ["resume", "stop"], stopping: [],
+};
+function renderButtons() {
+  const ok = stats && !busy && failures === 0 ? ALLOWED[stats.status] || [] : [];
+  for (const b of document.querySelectorAll("[data-action]")) b.disabled = !ok.includes(b.dataset.action);
+}
+async function act(action) {
+  if (action === "reset" && !confirm("Reset clears this test's numbers and throttle events. Continue?")) return;
+  busy = true; renderButtons();
+  $("feedback").textContent = { start: "Starting…", pause: "Pausing…", resume: "Resuming…", stop: "Stopping…", reset: "Resetting…" }[action];
+  try {
+    const r = await api("/api/" + action, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+    setStatus(r.status);
+    $("feedback").textContent = "";
+  } catch (e) {
+    $("feedback").textContent = `${action} failed: ${e.message}`;
+  } finally {
+    busy = false; kick();
+  }
+}
+for (const b of document.querySelectorAll("[data-action]")) b.addEventListener("click", () => act(b.dataset.action));
+
+function setStatus(s) {
+  const el = $("status");
+  el.textContent = s; el.dataset.s = s;
+  if (stats) stats.status = s;
+  renderButtons();
+}
+
+// ---- speed panel -------------------------------------------------------------
+function renderStats(s) {
+  setStatus(s.status);
+  $("live").classList.toggle("stale", s.stale || s.status !== "running");
+  $("speed").textContent = (s.speed_mbps || 0).toFixed(1);
+  $("avg").textContent = fmtMbps(s.avg_speed);
+  $("peak").textContent = fmtMbps(s.peak_speed);
+  $("baseline").textContent = s.baseline_speed == null ? (s.status === "running" ? "measuring…" : "–") : fmtMbps(s.baseline_speed);
+  $("session-gb").textContent = fmtGB(s.total_bytes);
+  $("duration").textContent = fmtDur(s.session_duration);
+  const stops = [];
+  if (s.limit_bytes) stops.push(`${fmtGB(s.limit_bytes)} session limit`);
+  if (s.stop_at_cap) stops.push("the data cap");
+  $("stops-at").textContent = stops.length ? stops.join(" or ") : "only when you press Stop";
+  $("reason").textContent = s.stale ? `Test data is stale: last update ${Math.round(s.age_seconds)} s ago.` : s.reason ? `Ended: ${s.reason}` : "";
+  $("last-error").hidden = !s.last_error;
+  if (s.last_error) $("last-error").textContent = `Last error (${fmtTime(s.last_error.time)}): ${s.last_error.message}`;
+  const ev = (s.throttle_events || []).at(-1);
+  $("throttle").hidden = !ev;
+  if (ev) {
+    const span = ev.end ? `from ${fmtTime(ev.start)} to ${fmtTime(ev.end)}` : `since ${fmtTime(ev.start)}`;
+    $("throttle").textContent = `Throttled at ${ev.at_gb.toFixed(ev.at_gb < 10 ? 2 : 1)} GB: ${Math.round(ev.baseline_mbps)} → ${ev.throttled_mbps.toFixed(1)} Mbit/s ${span}`;
+  }
+}
+
+// ---- chart -------------------------------------------------------------------
+function shadeEvents(u) {
+  const ctx = u.ctx, events = (stats && stats.throttle_events) || [];
+  for (const ev of events) {
+    const x0 = view === "time" ? Date.parse(ev.start) / 1000 : ev.at_bytes / 1e9;
+    const endV = ev.end ? (view === "time" ? Date.parse(ev.end) / 1000 : ev.end_at_bytes / 1e9) : u.scales.x.max;
+    const p0 = Math.max(u.bbox.left, u.valToPos(x0, "x", true)), p1 = Math.min(u.bbox.left + u.bbox.width, u.valToPos(endV, "x", true));
+    if (p1 <= p0) continue;
+    ctx.save();
+    ctx.fillStyle = css("--shade"); ctx.fillRect(p0, u.bbox.top, p1 - p0, u.bbox.height);
+    ctx.strokeStyle = css("--bad"); ctx.lineWidth = 2 * devicePixelRatio;
+    ctx.beginPath(); ctx.moveTo(p0, u.bbox.top); ctx.lineTo(p0, u.bbox.top + u.bbox.height); ctx.stroke();
+    ctx.restore();
+  }
+}
+function makeChart() {
+  if (chart) chart.destroy();
+  const el = $("chart"), axis = { stroke: css("--muted"), grid: { stroke: css("--line") }, ticks: { stroke: css("--line") } };
+  chart = new uPlot({
+    width: el.clientWidth || 600, height: 260,
+    scales: { x: { time: view === "time" } },
+    series: [
+      view === "time" ? {} : { label: "GB used", value: (u, v) => (v == null ? "–" : v.toFixed(2) + " GB") },
+      { label: "Speed", stroke: css("--accent"), width: 2, value: (u, v) => (v == null ? "–" : v.toFixed(1) + " Mbit/s"), points: { show: false } },
+      { label: "Baseline", stroke: css("--muted"), dash: [6, 4], width: 1, value: (u, v) => (v == null ? "–" : v.toFixed(1) + " Mbit/s"), points: { show: false } },
+    ],
+    axes: [{ ...axis, ...(view === "gb" ? { label: "GB used", values: (u, v) => v.map((x) => x + " GB") } : {}) }, { ...axis, label: "Mbit/s", size: 60 }],
+    hooks: { draw: [shadeEvents] },
+  }, chartData(), el);
+}
+function chartData() {
+  const base = stats && stats.baseline_speed != null ? stats.baseline_speed : null;
+  return [view === "time" ? xs : gbs, ys, ys.map(() => base)];
+}
+function setView(v) {
+  view = v;
+  $("v-time").setAttribute("aria-pressed", v === "time"); $("v-gb").setAttribute("aria-pressed", v === "gb");
+  makeChart();
+}
+$("v-time").addEventListener("click", () => setView("time"));
+$("v-gb").addEventListener("click", () => setView("gb"));
+new ResizeObserver(() => chart && chart.setSize({ width: $("chart").clientWidth, height: 260 })).observe($("chart"));
+
+// ---- cap, interfaces, system ---------------------------------------------------
+function renderUsage(u) {
+  const c = u.cycle, pct = c.percent;
+  $("cap-pct").textContent = pct.toFixed(1);
+  const bar = $("cap-bar");
+  bar.firstElementChild.style.width = Math.min(100, pct) + "%";
+  bar.setAttribute("aria-valuenow", Math.min(100, pct).toFixed(1));
+  bar.classList.toggle("over", c.projected_bytes > c.cap_bytes || pct >= 100);
+  $("cap-used").textContent = `${fmtGB(c.used_bytes)} of ${fmtGB(c.cap_bytes)}`;
+  $("cap-today").textContent = fmtGB(u.today.used_bytes);
+  $("cap-proj").textContent = `${fmtGB(c.projected_bytes)} (${c.projected_percent}%)`;
+  $("cap-days").textContent = `${c.days_left.toFixed(1)} (resets ${fmtDate(c.resets_at)})`;
+  $("cap-budget").textContent = `${fmtGB(c.daily_budget_bytes)} per day`;
+  $("cap-date").textContent = c.cap_reached ? "already reached" : c.cap_date ? fmtDate(c.cap_date) + " at this pace" : "not at this pace";
+  const fired = u.alerts.filter((a) => a.cycle_start === c.start);
+  $("cap-alerts").textContent = fired.length ? fired.map((a) => `${a.percent}% (${fmtDate(a.at)})`).join(", ") : "none";
+  const max = Math.max(1, ...c.daily.map((d) => d.bytes));
+  $("cap-daily").replaceChildren(...c.daily.map((d) => {
+    const div = document.createElement("div");
+    div.style.height = (100 * d.bytes / max) + "%"; div.title = `${d.date}: ${fmtGB(d.bytes)}`;
+    return div;
+  }));
+  $("cap-note").textContent = c.adjustment_bytes ? `Includes your ISP meter correction of ${fmtGB(c.adjustment_bytes)} (datacap counted ${fmtGB(c.counted_bytes)}).` :
+    `Counting ${u.counted.join(", ") || "no interface yet"}; cycle ${c.start} to ${c.end}.`;
+  $("adjustments").replaceChildren(...u.adjustments.filter((a) => !a.undone).slice(-5).map((a) => {
+    const li = document.createElement("li"), b = document.createElement("button");
+    li.textContent = `${fmtDate(a.at)}: ISP said ${fmtGB(a.isp_bytes)} (drift ${fmtGB(a.offset_bytes)}) `;
+    b.textContent = "Undo"; b.type = "button";
+    b.addEventListener("click", async () => { await api(`/api/usage/adjust/${a.id}`, { method: "DELETE" }); refreshUsage(); });
+    li.append(b); return li;
+  }));
+}
+function renderInterfaces(d) {
+  $("if-rows").replaceChildren(...d.interfaces.map((r) => {
+    const tr = document.createElement("tr");
+    for (const v of [r.name, r.counted ? "yes" : "no", r.rx_mbps == null ? "–" : r.rx_mbps.toFixed(2), r.tx_mbps == null ? "–" : r.tx_mbps.toFixed(2),
+      (r.rx_bytes / 1e9).toFixed(2), (r.tx_bytes / 1e9).toFixed(2)]) {
+      const td = document.createElement("td"); td.textContent = v; tr.append(td);
+    }
+    return tr;
+  }));
+  $("if-note").textContent = d.stale ? (d.age_seconds == null ? "The collector has not written any data yet." :
+    `Collector data is stale: last update ${Math.round(d.age_seconds)} s ago.`) : "Totals are the kernel's counters since boot.";
+  $("if-note").classList.toggle("err", d.stale);
+}
+function renderSystem(s) {
+  const rows = [["Host", s.host], ["CPU", s.cpu_percent.toFixed(0) + " %"], ["Memory", s.memory_percent.toFixed(0) + " %"]];
+  for (const [name, p] of Object.entries(s.processes)) {
+    let text = p.state + (p.pid ? ` (pid ${p.pid}, up ${fmtDur(p.uptime_seconds)})` : "");
+    if (p.restarts) text += `, ${p.restarts} restarts`;
+    if (p.retry_in_seconds != null) text += `, retry in ${p.retry_in_seconds} s`;
+    if (p.last_error && p.state !== "running") text += ` — ${p.last_error}`;
+    rows.push([name, text]);
+  }
+  if (s.external_ip) rows.push(["External IP", `${s.external_ip.ip || "–"} ${s.external_ip.isp || ""}`]);
+  $("sys").replaceChildren(...rows.flatMap(([k, v]) => { const dt = document.createElement("dt"), dd = document.createElement("dd"); dt.textContent = k; dd.textContent = v; return [dt, dd]; }));
+}
+const refreshUsage = () => api("/api/usage").then(renderUsage).catch(() => {});
+const refreshInterfaces = () => api("/api/interfaces").then(renderInterfaces).catch(() => {});
+const refreshSystem = () => api("/api/system").then(renderSystem).catch(() => {});
+
+// ---- polling with back-off -------------------------------------------------------
+async function poll() {
+  pollTimer = null;
+  try {
+    const incremental = session !== undefined && lastT != null;
+    const s = await api("/api/stats" + (incremental ? `?since=${lastT}` : ""));
+    if (incremental && s.session_id !== session) { session = undefined; return kick(); }
+    if (!incremental) { resetSeries(); addPoints([...(s.history || []).filter((p) => !s.data_points.length || p.t < s.data_points[0].t), ...s.data_points]); }
+    else addPoints(s.data_points);
+    session = s.session_id; stats = s;
+    if (failures) { failures = 0; refreshUsage(); refreshSystem(); }
+    offlineSince = null; $("offline").hidden = true;
+    $("conn").className = s.stale ? "bad" : ""; $("conn").textContent = s.stale ? "test data stale" : "live";
+    renderStats(s);
+    if (!chart) makeChart(); else chart.setData(chartData());
+    if (polls % 2 === 0) refreshInterfaces();
+    if (polls % 5 === 0) refreshSystem();
+    if (polls % 10 === 0) refreshUsage();
+    polls++;
+  } catch (e) {
+    failures++; offlineSince = offlineSince || new Date();
+    const wait = Math.min(30, 2 ** (failures - 1));
+    $("offline").hidden = false;
+    $("offline").textContent = `The datacap server is not answering (since ${offlineSince.toLocaleTimeString()}): ${e.message}. Retrying in ${wait} s; the numbers below are not live.`;
+    $("conn").className = "bad"; $("conn").textContent = "offline";
+    $("live").classList.add("stale"); renderButtons();
+  } finally {
+    if (!pollTimer) pollTimer = setTimeout(poll, failures ? Math.min(30000, 1000 * 2 ** (failures - 1)) : 1000);
+  }
+}
+function kick() { clearTimeout(pollTimer); pollTimer = null; poll(); }
+
+// ---- forms ---------------------------------------------------------------------
+$("adjust").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  try { await api("/api/usage/adjust", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ used_gb: Number(e.target.used_gb.value) }) }); e.target.reset(); refreshUsage(); }
+  catch (err) { alert(err.message); }
+});
+const CFG_LIST = { alert_thresholds_percent: (v) => v.split(/[ ,]+/).filter(Boolean).map(Number) };
+$("settings").addEventListener("toggle", async () => {
+  if (!$("settings").open) return;
+  const c = await api("/api/config"), f = $("config");
+  for (const el of f.elements) {
+    if (!el.name) continue;
+    const v = c[el.name];
+    if (el.type === "checkbox") el.checked = !!v;
+    else if (el.name === "test_urls") el.value = v.join("\n");
+    else el.value = Array.isArray(v) ? v.join(", ") : v == null ? "" : v;
+  }
+});
+$("config").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target, body = {};
+  for (const el of f.elements) {
+    if (!el.name) continue;
+    if (el.type === "checkbox") body[el.name] = el.checked;
+    else if (el.name === "test_urls") body.test_urls = el.value.split("\n").map((s) => s.trim()).filter(Boolean);
+    else if (el.name === "interfaces") body.interfaces = el.value.trim() === "auto" ? "auto" : el.value.split(/[ ,]+/).filter(Boolean);
+    else if (CFG_LIST[el.name]) body[el.name] = CFG_LIST[el.name](el.value);
+    else if (el.name === "session_limit_gb") body[el.name] = el.value === "" ? null : Number(el.value);
+    else body[el.name] = Number(el.value);
+  }
+  try {
+    const r = await api("/api/config", { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    $("config-msg").textContent = "Saved and applied." + (r.restart_required.length ? ` Restart the server for: ${r.restart_required.join(", ")}.` : "");
+    refreshUsage();
+  } catch (err) {
+    const fields = err.body && err.body.fields ? Object.entries(err.body.fields).map(([k, m]) => `${k}: ${m}`).join("; ") : "";
+    $("config-msg").textContent = `Not saved: ${fields || err.message}`;
+  }
+});
+
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => chart && makeChart());
+kick();

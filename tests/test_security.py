@@ -1,0 +1,77 @@
+"""No hostile page can press Start: CSRF, fetch metadata, Origin null, DNS rebinding, LAN auth."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from server import create_app
+from supervisor import Supervisor
+from test_supervisor import World
+
+HOSTILE = [
+    ({"Origin": "http://evil.example", "Content-Type": "text/plain"}, "cross-origin text/plain"),
+    ({"Origin": "http://evil.example", "Content-Type": "application/x-www-form-urlencoded"}, "cross-origin form"),
+    ({"Origin": "http://evil.example", "Content-Type": "application/json"}, "cross-origin JSON"),
+    ({"Origin": "null"}, "Origin null (sandboxed iframe, file://)"),
+    ({"Sec-Fetch-Site": "cross-site"}, "cross-site fetch metadata"),
+    ({"Sec-Fetch-Site": "same-site", "Origin": "http://127.0.0.1:9999"}, "same-site other port"),
+    ({"Host": "attacker.example:8000"}, "DNS rebinding Host"),
+]
+
+
+@pytest.fixture
+def app_world(tmp_path):
+    world = World()
+    sup = Supervisor(tmp_path / "c.json", tmp_path, clock=world.clock, popen=world.popen)
+    app = create_app({}, tmp_path, tmp_path / "c.json", sup)
+    return app.test_client(), world
+
+
+@pytest.mark.parametrize("headers, what", HOSTILE, ids=[h[1] for h in HOSTILE])
+def test_hostile_requests_are_refused_and_start_nothing(app_world, headers, what):
+    client, world = app_world
+    headers = {"Host": "127.0.0.1:8000", **headers}
+    r = client.post("/api/start", headers=headers, data="{}")
+    assert r.status_code == 403, what
+    assert "error" in r.get_json()
+    assert world.procs == []
+
+
+def test_same_origin_dashboard_and_plain_curl_work(app_world):
+    client, world = app_world
+    r = client.post("/api/start", headers={"Host": "127.0.0.1:8000", "Origin": "http://127.0.0.1:8000",
+                                           "Sec-Fetch-Site": "same-origin"})
+    assert r.status_code == 200
+    r = client.post("/api/stop", headers={"Host": "localhost:8000"})  # curl sends neither Origin nor Sec-Fetch-*
+    assert r.status_code == 200
+
+
+def test_rebinding_host_is_refused_even_for_reads(app_world):
+    client, _ = app_world
+    assert client.get("/api/stats", headers={"Host": "evil.example"}).status_code == 403
+    assert client.get("/api/stats", headers={"Host": "[::1]:8000"}).status_code == 200
+
+
+def test_token_mode_needs_the_token_everywhere_but_healthz(tmp_path):
+    token = "correct-horse-battery-staple"
+    app = create_app({"auth_token": token, "host": "0.0.0.0"}, tmp_path, tmp_path / "c.json")
+    c = app.test_client()
+    h = {"Host": "192.168.1.5:8000"}
+    assert c.get("/api/stats", headers=h).status_code == 401
+    assert c.get("/api/stats", headers={**h, "Authorization": "Bearer wrong-token-wrong-token"}).status_code == 401
+    assert c.get("/api/stats", headers={**h, "Authorization": f"Bearer {token}"}).status_code == 200
+    assert c.get("/healthz", headers=h).status_code in (200, 503)
+    assert b"Access token" in c.get("/", headers=h).data  # the login form, not the dashboard
+    r = c.post("/login", data={"token": token}, headers={**h, "Origin": "http://192.168.1.5:8000"})
+    assert r.status_code == 303 and "HttpOnly" in r.headers["Set-Cookie"] and "SameSite=Strict" in r.headers["Set-Cookie"]
+    assert c.get("/api/stats", headers=h).status_code == 200  # the cookie now does it
+
+
+def test_lan_bind_without_token_refuses_to_start(tmp_path):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"host": "0.0.0.0"}))
+    r = subprocess.run([sys.executable, str(ROOT / "server.py"), "--config", str(cfg), "--data-dir", str(tmp_path / "d"),
+                        "--no-browser"], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2 and "auth_token" in r.stderr and "Traceback" not in r.stderr
