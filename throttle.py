@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 
 WARMUP_S = 2.0
-RATE_WINDOW_S = 3.0
+RATE_WINDOW_S = 5.0
 WINDOW = 7  # bins in the rolling median: dips up to 3 s never open an event
 HISTORY = 16  # usable bins kept for the change-point search
 

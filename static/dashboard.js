@@ -2,6 +2,7 @@
 // datacap dashboard: polls the JSON API, never shows old numbers as live.
 const $ = (id) => document.getElementById(id);
 const MAX_POINTS = 20000;
+const FULL_REFRESH_POLLS = 300;  // every 5 min take the server's downsampled series: memory stays bounded
 const fmtGB = (b) => (b == null ? "–" : (b / 1e9).toFixed(b >= 1e11 ? 1 : 2) + " GB");
 const fmtMbps = (v) => (v == null ? "–" : Number(v).toFixed(1) + " Mbit/s");
 const fmtTime = (iso) => (iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "–");
@@ -199,7 +200,7 @@ const refreshSystem = () => api("/api/system").then(renderSystem).catch(() => {}
 async function poll() {
   pollTimer = null;
   try {
-    const incremental = session !== undefined && lastT != null;
+    const incremental = session !== undefined && lastT != null && polls % FULL_REFRESH_POLLS !== 0;
     const s = await api("/api/stats" + (incremental ? `?since=${lastT}` : ""));
     if (incremental && s.session_id !== session) { session = undefined; return kick(); }
     if (!incremental) { resetSeries(); addPoints([...(s.history || []).filter((p) => !s.data_points.length || p.t < s.data_points[0].t), ...s.data_points]); }

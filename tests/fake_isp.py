@@ -9,7 +9,8 @@ per-second jitter, answer with an error status, close early, or stall. Use it in
 GET /stream?bytes=N   N bytes (default: practically endless) at the link rate
 POST /control         JSON with any of rate_mbps, throttle_after_bytes, throttled_mbps,
                       jitter, fail_status, close_after_bytes, stall  (null clears)
-GET /status           bytes sent so far and the settings
+GET /status           bytes sent so far, first-to-last byte seconds, and the settings
+POST /reset           zero the byte count and the timing
 """
 import argparse
 import json
@@ -35,6 +36,7 @@ class Link:
         self.fail_status = self.close_after_bytes = None
         self.stall = False
         self.crossed_at = None  # monotonic time the throttle mark was crossed
+        self.first_byte_t = self.last_byte_t = None  # server-side transfer timing, for benches
         self._next_t = 0.0
         self._rng = random.Random(seed)
         self._factor, self._factor_second = 1.0, None
@@ -76,6 +78,8 @@ class Link:
             else:
                 start = now
             self.sent += n
+            if self.first_byte_t is None:
+                self.first_byte_t = now
             if mark is not None and self.crossed_at is None and self.sent >= mark:
                 self.crossed_at = time.monotonic()
         if start > now:
@@ -101,7 +105,8 @@ class Handler(BaseHTTPRequestHandler):
         link = self.server.link
         url = urlparse(self.path)
         if url.path == "/status":
-            return self._json(200, {"sent_bytes": link.sent, **link.settings()})
+            busy = (link.last_byte_t - link.first_byte_t) if link.first_byte_t and link.last_byte_t else None
+            return self._json(200, {"sent_bytes": link.sent, "transfer_seconds": busy, **link.settings()})
         if link.fail_status:
             return self._json(link.fail_status, {"error": "fake failure"})
         total = int(parse_qs(url.query).get("bytes", [ENDLESS])[0])
@@ -121,10 +126,16 @@ class Handler(BaseHTTPRequestHandler):
                 n = link.take(min(len(BLOCK), total - sent))
                 self.wfile.write(BLOCK[:n])
                 sent += n
+                link.last_byte_t = time.monotonic()
         except (BrokenPipeError, ConnectionResetError, socket.timeout):
             self.close_connection = True
 
     def do_POST(self):
+        link = self.server.link
+        if urlparse(self.path).path == "/reset":
+            with link.lock:
+                link.sent, link.first_byte_t, link.last_byte_t, link.crossed_at = 0, None, None, None
+            return self._json(200, {"sent_bytes": 0})
         if urlparse(self.path).path != "/control":
             return self._json(404, {"error": "not found"})
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")

@@ -1,0 +1,66 @@
+"""A real link for tests: a network namespace joined to this one by a veth pair, optionally shaped.
+
+The namespace is the fake ISP's host; the host-side veth is a real interface with real kernel
+counters. Addresses are from 10.231.0.0/16 inside our own namespace only. Needs root.
+"""
+import contextlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+
+def sh(*args, check=True):
+    return subprocess.run(args, check=check, capture_output=True, text=True)
+
+
+@dataclass
+class Link:
+    ns: str
+    host_if: str
+    host_ip: str
+    ns_ip: str
+
+    def run_in_ns(self, argv, **kw):
+        return subprocess.Popen(["ip", "netns", "exec", self.ns, *argv], **kw)
+
+
+@contextlib.contextmanager
+def veth_link(rate=None):
+    """Yield a Link; `rate` like "80mbit" shapes what the namespace sends toward us (our download)."""
+    tag = f"{os.getpid() % 10000:04d}{id(rate) % 100:02d}"
+    ns, host_if, ns_if = f"dcisp{tag}", f"dch{tag}", f"dcn{tag}"
+    octet = os.getpid() % 250 + 1
+    host_ip, ns_ip = f"10.231.{octet}.1", f"10.231.{octet}.2"
+    try:
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+        sh("ip", "link", "set", ns_if, "netns", ns)
+        sh("ip", "addr", "add", f"{host_ip}/30", "dev", host_if)
+        sh("ip", "link", "set", host_if, "up")
+        sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if)
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up")
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        if rate:
+            sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", ns_if, "root", "tbf", "rate", rate,
+               "burst", "64kb", "latency", "50ms")
+        yield Link(ns, host_if, host_ip, ns_ip)
+    finally:
+        sh("ip", "link", "del", host_if, check=False)
+        sh("ip", "netns", "del", ns, check=False)
+
+
+def start_fake_isp(link, **flags):
+    """The fake ISP inside the namespace; returns (process, base URL)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    argv = [sys.executable, os.path.join(here, "fake_isp.py"), "--host", link.ns_ip]
+    for k, v in flags.items():
+        argv += [f"--{k.replace('_', '-')}", str(v)]
+    proc = link.run_in_ns(argv, stdout=subprocess.PIPE, text=True)
+    port = int(proc.stdout.readline())
+    return proc, f"http://{link.ns_ip}:{port}"
+
+
+def kernel_counters(name):
+    with open(f"/sys/class/net/{name}/statistics/rx_bytes") as rx, open(f"/sys/class/net/{name}/statistics/tx_bytes") as tx:
+        return int(rx.read()), int(tx.read())
