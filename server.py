@@ -25,8 +25,10 @@ import child
 import config as configmod
 import jsonstore
 import security
+from external_ip import ExternalIP
 from supervisor import Supervisor
 from views import Views
+from webhooks import Notifier
 
 log = logging.getLogger("server")
 
@@ -151,7 +153,10 @@ def create_app(test_config=None, data_dir=None, config_path=None, supervisor=Non
 
     @app.get("/api/system")
     def system():
-        return jsonify({**views.system(), "version": VERSION})
+        ext = app.extensions.get("external_ip")
+        hooks = app.extensions.get("webhooks")
+        return jsonify({**views.system(), "version": VERSION, "external_ip": ext.value if ext else None,
+                        "webhook_last_error": hooks.last_error if hooks else None})
 
     @app.get("/api/config")
     def get_config():
@@ -195,7 +200,7 @@ def create_app(test_config=None, data_dir=None, config_path=None, supervisor=Non
     @app.get("/metrics")
     def metrics():
         import metrics as metricsmod  # prometheus-client only loads when scraped
-        return Response(metricsmod.render(views), mimetype=metricsmod.CONTENT_TYPE)
+        return Response(metricsmod.render(views), content_type=metricsmod.CONTENT_TYPE)
 
     @app.get("/healthz")
     def healthz():
@@ -245,6 +250,14 @@ def export_rows(views, what):
             for _, p in sorted(points.items())]
 
 
+def systemd_unit():
+    """deploy/datacap.service with this checkout's absolute paths."""
+    home = str(HERE).startswith(("/home/", "/root/", "/run/user/"))
+    return ((HERE / "deploy" / "datacap.service").read_text()
+            .replace("@PYTHON@", sys.executable).replace("@HERE@", str(HERE))
+            .replace("@PROTECT_HOME@", "read-only" if home else "yes"))
+
+
 def interactive():
     return sys.stdin.isatty() and sys.stdout.isatty() and "INVOCATION_ID" not in os.environ
 
@@ -255,7 +268,12 @@ def main(argv=None):
     p.add_argument("--port", type=int, default=os.environ.get("DATACAP_PORT"))
     p.add_argument("--no-browser", action="store_true", help="do not open the dashboard in a browser")
     p.add_argument("--version", action="version", version=f"datacap {VERSION}")
+    p.add_argument("--print-systemd-unit", action="store_true",
+                   help="print a systemd unit for this checkout (see deploy/datacap.service) and exit")
     args = p.parse_args(argv)
+    if args.print_systemd_unit:
+        print(systemd_unit(), end="")
+        return 0
     child.setup_logging(args.log_level)
     config_path = Path(args.config or os.environ.get("DATACAP_CONFIG") or configmod.DEFAULT_CONFIG_PATH)
     cfg = child.load_config_or_exit(config_path, "server")
@@ -283,6 +301,9 @@ def main(argv=None):
         print(f"server: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 1
     sup.start()
+    views = app.extensions["datacap"]
+    app.extensions["webhooks"] = Notifier(views, data_dir).start()
+    app.extensions["external_ip"] = ExternalIP(lambda: views.cfg).start()
     threading.Thread(target=server.run, name="waitress", daemon=True).start()
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{server.effective_port}/"
     log.info("datacap %s serving %s (data in %s)", VERSION, url, data_dir)

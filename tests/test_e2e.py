@@ -8,6 +8,7 @@ import threading
 import time
 
 import psutil
+import requests
 
 from conftest import ROOT
 from harness import pids_alive, wait_for
@@ -156,3 +157,19 @@ def test_second_collector_on_the_same_data_dir_refuses(server):
     r = subprocess.run([sys.executable, str(ROOT / "collector.py"), "--config", str(s.config_path), "--data-dir",
                         str(s.data_dir)], capture_output=True, text=True, timeout=20)
     assert r.returncode == 2 and "already counting" in r.stderr
+
+
+def test_config_put_bad_changes_nothing_good_applies_without_restart(server):
+    s = server(data_cap_gb=100)
+    wait_for(lambda: s.get("/healthz").status_code == 200, 5, "collector counting")
+    before = s.config_path.read_bytes()
+    r = requests.put(s.url + "/api/config", json={"data_cap_gb": "lots", "billing_day": 0}, timeout=5)
+    assert r.status_code == 400 and set(r.json()["fields"]) == {"data_cap_gb", "billing_day"}
+    assert s.config_path.read_bytes() == before
+    server_pid = s.proc.pid
+    r = requests.put(s.url + "/api/config", json={"data_cap_gb": 250, "alert_thresholds_percent": [80]}, timeout=5)
+    assert r.status_code == 200
+    assert json.loads(s.config_path.read_text())["data_cap_gb"] == 250
+    assert s.get("/api/usage").json()["cap_bytes"] == 250 * 10**9
+    wait_for(lambda: "collector INFO config reloaded" in s.log(), 5, "the collector to reload on SIGHUP")
+    assert s.proc.pid == server_pid and s.proc.poll() is None

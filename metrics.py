@@ -1,0 +1,88 @@
+"""GET /metrics: a prometheus-client custom collector that reads the JSON files at scrape time."""
+from datetime import date, datetime
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import CollectorRegistry
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+STATUSES = ("idle", "running", "paused", "stopping", "stopped", "finished", "error")
+MBIT_TO_BYTES = 1e6 / 8
+
+
+def _gauge(name, doc, value, labels=None):
+    g = GaugeMetricFamily(name, doc, labels=list(labels) if labels else None)
+    if labels:
+        for values, v in value:
+            g.add_metric(values, v)
+    else:
+        g.add_metric([], value)
+    return g
+
+
+def _midnight_ts(day):
+    return datetime.combine(date.fromisoformat(day), datetime.min.time()).astimezone().timestamp()
+
+
+class DatacapCollector:
+    """Everything a scrape needs, from the same views the API uses."""
+
+    def __init__(self, views):
+        self.views = views
+
+    def collect(self):
+        v = self.views
+        s = v.stats(since=float("inf"))  # no points: the scrape stays small
+        yield _gauge("datacap_downloader_status", "1 for the downloader's current status",
+                     [([st], 1.0 if s["status"] == st else 0.0) for st in STATUSES], ["status"])
+        yield _gauge("datacap_download_speed_bytes_per_second", "Current download speed (5-s window)",
+                     s["speed_mbps"] * MBIT_TO_BYTES)
+        yield _gauge("datacap_download_baseline_bytes_per_second", "Baseline speed of this session (0 before known)",
+                     (s["baseline_speed"] or 0) * MBIT_TO_BYTES)
+        yield _gauge("datacap_download_session_bytes", "Bytes downloaded in this session", s["total_bytes"] or 0)
+        yield _gauge("datacap_throttle_active", "1 while a throttle event is open", 1.0 if s["throttle_detected"] else 0.0)
+        yield _gauge("datacap_throttle_events", "Throttle events in this session", len(s["throttle_events"]))
+
+        live = v.interfaces()
+        rows = [r for r in live["interfaces"]]
+        for direction, key in (("receive", "rx"), ("transmit", "tx")):
+            c = CounterMetricFamily(f"datacap_interface_{direction}_bytes", f"Kernel {direction} byte counter",
+                                    labels=["interface", "counted"])
+            g = GaugeMetricFamily(f"datacap_interface_{direction}_bytes_per_second", f"Live {direction} rate",
+                                  labels=["interface", "counted"])
+            for r in rows:
+                lab = [r["name"], "true" if r["counted"] else "false"]
+                c.add_metric(lab, r[f"{key}_bytes"])
+                if r[f"{key}_bps"] is not None:
+                    g.add_metric(lab, r[f"{key}_bps"] / 8)
+            yield c
+            yield g
+
+        u = v.usage_view()
+        counted = CounterMetricFamily("datacap_counted", "Bytes the ledger has counted, all time",
+                                      labels=["interface", "direction"], unit="bytes")
+        for name, t in u["interfaces"].items():
+            counted.add_metric([name, "receive"], t["rx_bytes"])
+            counted.add_metric([name, "transmit"], t["tx_bytes"])
+        yield counted
+        cyc = u["cycle"]
+        yield _gauge("datacap_cycle_used_bytes", "Bytes used this billing cycle (with ISP adjustment)", cyc["used_bytes"])
+        yield _gauge("datacap_cap_bytes", "The data cap", cyc["cap_bytes"])
+        yield _gauge("datacap_cycle_projected_bytes", "Projected use at the end of the cycle", cyc["projected_bytes"])
+        yield _gauge("datacap_cycle_start_timestamp_seconds", "Start of the billing cycle", _midnight_ts(cyc["start"]))
+        yield _gauge("datacap_cycle_end_timestamp_seconds", "When the billing cycle resets",
+                     datetime.fromisoformat(cyc["resets_at"]).timestamp())
+        procs = v.system()["processes"]
+        restarts = CounterMetricFamily("datacap_process_restarts", "Restarts of a child process", labels=["process"])
+        up = GaugeMetricFamily("datacap_process_up", "1 when the process is running", labels=["process"])
+        for name, p in procs.items():
+            restarts.add_metric([name], p.get("restarts", 0))
+            up.add_metric([name], 1.0 if p["state"] in ("running", "starting") else 0.0)
+        yield restarts
+        yield up
+
+
+def render(views):
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DatacapCollector(views))
+    return generate_latest(registry)
