@@ -14,12 +14,17 @@ HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal
 
 
 class SignalQueue:
-    """Signal handlers only enqueue the signal number; the process loop acts on it."""
+    """Signal handlers only enqueue the signal number; the process loop acts on it.
+
+    The server spawns us with these signals blocked, so one sent while we were still starting
+    waits (pending) instead of killing us; it is delivered here, once the handlers exist.
+    """
 
     def __init__(self):
         self._queue = queue.SimpleQueue()
         for sig in HANDLED:
             signal.signal(sig, lambda signum, frame: self._queue.put_nowait(signum))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
 
     def drain(self):
         """Return the signals received since the last call, oldest first."""

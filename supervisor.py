@@ -20,6 +20,7 @@ START_SECS = 3.0  # a child that dies sooner failed to start
 MAX_FAST_FAILURES = 5  # then FATAL
 BACKOFF_MAX = 30.0
 STDERR_LINES_KEPT = 20
+CHILD_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP}
 
 
 class State(enum.Enum):
@@ -72,9 +73,14 @@ class Child:
     def spawn(self, extra_args=()):
         env = dict(os.environ, DATACAP_PARENT_PID=str(os.getpid()), PYTHONUNBUFFERED="1")
         self.stderr_tail.clear()
-        self.proc = self.popen([sys.executable, str(HERE / f"{self.name}.py"), *self.argv, *extra_args],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env=env, cwd=str(HERE), start_new_session=True)
+        # The child inherits this thread's signal mask: our signals stay pending until it has handlers.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, CHILD_SIGNALS)
+        try:
+            self.proc = self.popen([sys.executable, str(HERE / f"{self.name}.py"), *self.argv, *extra_args],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   env=env, cwd=str(HERE), start_new_session=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         if getattr(self.proc, "stderr", None) is not None:
             threading.Thread(target=self._pump_stderr, args=(self.proc.stderr,), daemon=True,
                              name=f"{self.name}-stderr").start()

@@ -144,6 +144,6 @@ class Views:
         if proc is not None and proc["state"] not in ("starting", "running"):
             reasons.append(f"collector is {proc['state']}")
         _, age, stale = self.collector_live()
-        if stale and not (proc and proc["state"] == "starting"):
+        if stale:
             reasons.append("collector data is stale" if age is not None else "collector has written no data yet")
         return not reasons, reasons

@@ -173,3 +173,14 @@ def test_config_put_bad_changes_nothing_good_applies_without_restart(server):
     assert s.get("/api/usage").json()["cap_bytes"] == 250 * 10**9
     wait_for(lambda: "collector INFO config reloaded" in s.log(), 5, "the collector to reload on SIGHUP")
     assert s.proc.pid == server_pid and s.proc.poll() is None
+
+
+def test_stop_pressed_while_the_downloader_is_still_starting_ends_it_cleanly(server, fake_isp):
+    isp = fake_isp(rate_mbps=100)
+    s = server(test_urls=[isp.url()])
+    assert s.post("/api/start").status_code == 200
+    assert s.post("/api/stop").status_code == 200  # within milliseconds: the child is still importing
+    wait_for(lambda: "downloader (pid" in s.log() and "ended" in s.log(), 8, "the downloader to end")
+    assert "downloader (pid" in s.log() and "ended: exit code 0" in s.log(), s.log()
+    st = wait_for(lambda: (lambda x: x if x["status"] == "stopped" else None)(s.stats()), 3, "stopped")
+    assert st["reason"] == "stopped by user"
