@@ -163,9 +163,10 @@ class Child:
     def last_error(self):
         """The child's last error line, from what it printed on stderr."""
         for line in reversed(self.stderr_tail):
-            if " ERROR " in line or " CRITICAL " in line or "Error" in line or "error:" in line:
+            if (" ERROR " in line or " CRITICAL " in line or "Error" in line or "error:" in line
+                    or line.startswith(f"{self.name}: ")):  # our plain "cannot start" lines
                 return line
-        return None
+        return self.stderr_tail[-1] if self.stderr_tail and self.state is State.FATAL else None
 
 
 class Supervisor:

@@ -122,6 +122,7 @@ class Views:
             "alerts": ledger.get("alerts", []), "counter_events": ledger.get("counter_events", []),
             "adjustments": (self.adjustments.read() or {}).get("items", []),
             "updated_at": ledger.get("updated_at"),
+            "ledger_error": self.collector_live()[0].get("last_error"),
         }
 
     def system(self):

@@ -157,7 +157,8 @@ function renderUsage(u) {
     div.style.height = (100 * d.bytes / max) + "%"; div.title = `${d.date}: ${fmtGB(d.bytes)}`;
     return div;
   }));
-  $("cap-note").textContent = c.adjustment_bytes ? `Includes your ISP meter correction of ${fmtGB(c.adjustment_bytes)} (datacap counted ${fmtGB(c.counted_bytes)}).` :
+  $("cap-note").classList.toggle("err", !!u.ledger_error);
+  $("cap-note").textContent = u.ledger_error ? `The usage ledger cannot be saved: ${u.ledger_error}. Counting continues in memory.` : c.adjustment_bytes ? `Includes your ISP meter correction of ${fmtGB(c.adjustment_bytes)} (datacap counted ${fmtGB(c.counted_bytes)}).` :
     `Counting ${u.counted.join(", ") || "no interface yet"}; cycle ${c.start} to ${c.end}.`;
   $("adjustments").replaceChildren(...u.adjustments.filter((a) => !a.undone).slice(-5).map((a) => {
     const li = document.createElement("li"), b = document.createElement("button");

@@ -184,3 +184,24 @@ def test_stop_pressed_while_the_downloader_is_still_starting_ends_it_cleanly(ser
     assert "downloader (pid" in s.log() and "ended: exit code 0" in s.log(), s.log()
     st = wait_for(lambda: (lambda x: x if x["status"] == "stopped" else None)(s.stats()), 3, "stopped")
     assert st["reason"] == "stopped by user"
+
+
+def test_collector_that_cannot_start_is_fatal_with_its_reason(tmp_path):
+    import filelock
+    from harness import Server
+    s = Server(tmp_path / "s")
+    s.data_dir.mkdir(parents=True)
+    held = filelock.FileLock(str(s.data_dir / "collector.lock"))
+    held.acquire()  # e.g. someone runs collector.py by hand on the same folder
+    try:
+        s._log = open(s.log_path, "ab")
+        s.proc = subprocess.Popen([sys.executable, str(ROOT / "server.py"), "--config", str(s.config_path),
+                                   "--data-dir", str(s.data_dir), "--no-browser"], stdout=s._log, stderr=subprocess.STDOUT)
+        proc = wait_for(lambda: (lambda p: p if p["state"] == "fatal" else None)(
+            s.get("/api/system").json()["processes"]["collector"]), 10, "collector FATAL")
+        assert "already counting" in proc["last_error"]
+        h = s.get("/healthz")
+        assert h.status_code == 503 and "collector is fatal" in h.json()["reasons"]
+    finally:
+        s.stop()
+        held.release()

@@ -41,3 +41,29 @@ def test_collector_sigkilled_mid_transfer_counts_what_the_kernel_counted(server,
         assert "gap" in [e["reason"] for e in ledger["counter_events"]]
     finally:
         isp.terminate()
+
+
+def test_torn_ledger_is_set_aside_and_restored_from_backup_with_nothing_lost(server, link):
+    isp, base = netns.start_fake_isp(link)
+    try:
+        before = netns.kernel_counters(link.host_if)
+        s = server(interfaces=[link.host_if], test_urls=[base + "/stream"])
+        wait_for(lambda: (s.data_dir / "usage.json.bak").exists(), 5, "the first ledger backup")
+        assert s.post("/api/start", json={"limit_gb": 0.25, "streams": 2}).status_code == 200
+        wait_for(lambda: s.stats()["total_bytes"] > 80_000_000, 20, "80 MB through the veth")
+        old = s.children()["collector"].pid
+        os.kill(old, signal.SIGKILL)
+        (s.data_dir / "usage.json").write_text('{"version": 1, "days": {"2026-')  # torn by a crash
+        wait_for(lambda: s.children().get("collector") and s.children()["collector"].pid != old, 6, "restarted")
+        wait_for(lambda: s.stats()["status"] == "finished", 30, "session finished")
+        time.sleep(1.5)
+        s.stop()
+        after = netns.kernel_counters(link.host_if)
+        kernel = (after[0] - before[0]) + (after[1] - before[1])
+        ledger = json.loads((s.data_dir / "usage.json").read_text())
+        counted = sum(ledger["totals"][link.host_if])
+        assert list(s.data_dir.glob("usage.json.corrupt-*"))
+        assert "restored usage.json.bak" in s.log()
+        assert abs(counted - kernel) / kernel < 0.005, (counted, kernel)
+    finally:
+        isp.terminate()
