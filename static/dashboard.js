@@ -2,7 +2,7 @@
 // datacap dashboard: polls the JSON API, never shows old numbers as live.
 const $ = (id) => document.getElementById(id);
 const MAX_POINTS = 20000;
-const FULL_REFRESH_POLLS = 300;  // every 5 min take the server's downsampled series: memory stays bounded
+const FULL_REFRESH_POLLS = 60;  // every minute take the server's downsampled series: memory stays bounded
 const fmtGB = (b) => (b == null ? "–" : (b / 1e9).toFixed(b >= 1e11 ? 1 : 2) + " GB");
 const fmtMbps = (v) => (v == null ? "–" : Number(v).toFixed(1) + " Mbit/s");
 const fmtTime = (iso) => (iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "–");
