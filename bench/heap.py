@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from browser import launch  # noqa: E402
 from fake_isp import FakeISP  # noqa: E402
-from harness import Server  # noqa: E402
+from harness import Server, exit_cleanly_on_sigterm  # noqa: E402
 
 
 def heap_bytes(cdp):
@@ -27,6 +27,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=60)
     args = p.parse_args()
+    exit_cleanly_on_sigterm()
     isp = FakeISP(rate_mbps=20, jitter=0.1).start()
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(tmp, test_urls=[isp.url()], update_interval_seconds=1, stop_at_cap=False).start()

@@ -18,7 +18,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fake_isp import FakeISP  # noqa: E402
-from harness import Server, wait_for  # noqa: E402
+from harness import Server, wait_for, exit_cleanly_on_sigterm  # noqa: E402
 
 
 def one_poller(url, end, lat, errors):
@@ -54,6 +54,7 @@ def main():
     p.add_argument("--seconds", type=float, default=15)
     p.add_argument("--workers", type=int, default=10)
     args = p.parse_args()
+    exit_cleanly_on_sigterm()
     isp = FakeISP(rate_mbps=100).start()
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(tmp, test_urls=[isp.url()], update_interval_seconds=1).start()

@@ -14,13 +14,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from browser import launch  # noqa: E402
 from fake_isp import FakeISP  # noqa: E402
-from harness import Server  # noqa: E402
+from harness import Server, exit_cleanly_on_sigterm  # noqa: E402
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs")
     args = p.parse_args()
+    exit_cleanly_on_sigterm()
     args.out.mkdir(exist_ok=True)
     isp = FakeISP(rate_mbps=80, throttle_after_bytes=150_000_000, throttled_mbps=16, jitter=0.05).start()
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 import config  # noqa: E402
 from collector import Collector  # noqa: E402
-from harness import Server  # noqa: E402
+from harness import Server, exit_cleanly_on_sigterm  # noqa: E402
 
 
 def build_year(data_dir):
@@ -39,6 +39,7 @@ def build_year(data_dir):
 
 
 def main():
+    exit_cleanly_on_sigterm()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "s" / "data"
         data.mkdir(parents=True)

@@ -206,6 +206,7 @@ async function poll() {
     if (incremental && s.session_id !== session) { session = undefined; return kick(); }
     if (!incremental) { resetSeries(); addPoints([...(s.history || []).filter((p) => !s.data_points.length || p.t < s.data_points[0].t), ...s.data_points]); }
     else addPoints(s.data_points);
+    delete s.history; s.data_points = [];  // the series arrays hold them now; keep no second copy
     session = s.session_id; stats = s;
     if (failures) { failures = 0; refreshUsage(); refreshSystem(); }
     offlineSince = null; $("offline").hidden = true;

@@ -152,3 +152,21 @@ def test_hostile_page_on_another_port_cannot_start_a_test(server, page):
     assert s.stats()["status"] == "idle"
     assert "downloader" not in s.children()
     assert "downloader: stopped -> starting" not in s.log()
+
+
+def test_settings_panel_saves_and_applies_and_shows_field_errors(server, page):
+    s = server(data_cap_gb=100)
+    page.goto(s.url + "/")
+    page.locator("#settings summary").click()
+    cap = page.get_by_label("Data cap (GB)")
+    wait_for(lambda: cap.input_value() == "100", 5, "the form filled from /api/config")
+    cap.fill("250")
+    page.get_by_role("button", name="Save settings").click()
+    wait_for(lambda: "Saved and applied" in page.locator("#config-msg").inner_text(), 5, "saved")
+    assert s.get("/api/config").json()["data_cap_gb"] == 250
+    wait_for(lambda: "of 250.0 GB" in page.locator("#cap-used").inner_text(), 12, "the cap panel to follow")
+    page.get_by_label("Alert thresholds (% list)").fill("50, 150")
+    page.get_by_role("button", name="Save settings").click()
+    wait_for(lambda: "alert_thresholds_percent" in page.locator("#config-msg").inner_text(), 5, "the field error")
+    assert s.get("/api/config").json()["alert_thresholds_percent"] == [50, 75, 90, 100]
+    assert page.console_errors == [] or all("400" in e for e in page.console_errors)

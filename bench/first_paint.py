@@ -1,0 +1,41 @@
+"""Time from navigation to the first data painted on the dashboard (localhost, headless Chromium).
+
+    python bench/first_paint.py [--loads 10]
+
+"Painted" means the first /api/stats answer is on screen (the connection badge says "live").
+"""
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from browser import launch  # noqa: E402
+from harness import Server, exit_cleanly_on_sigterm  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--loads", type=int, default=10)
+    args = p.parse_args()
+    exit_cleanly_on_sigterm()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(tmp).start()
+        try:
+            with launch() as browser:
+                times = []
+                for _ in range(args.loads):
+                    page = browser.new_page()  # a fresh page: nothing cached in memory
+                    page.goto(server.url + "/")
+                    page.wait_for_function("document.getElementById('conn').textContent === 'live'")
+                    times.append(page.evaluate("performance.now()"))
+                    page.close()
+        finally:
+            server.stop()
+    print(f"first data painted after navigation: median {statistics.median(times):.0f} ms, "
+          f"worst {max(times):.0f} ms over {len(times)} loads (target <= 1000 ms)")
+
+
+if __name__ == "__main__":
+    main()

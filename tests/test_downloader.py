@@ -1,0 +1,133 @@
+"""The downloader's state machine on a fake clock with a fake stream pool (no network)."""
+import json
+import subprocess
+import sys
+from datetime import datetime
+
+import pytest
+
+import config
+import jsonstore
+from conftest import ROOT
+from downloader import ERROR_AFTER_S, Downloader, State
+from server import create_app
+
+
+class FakePool:
+    def __init__(self):
+        self.n, self.bytes, self.failing, self.since = 4, 0, False, None
+        self.last_error, self.error_count, self.paused, self.stopped = None, 0, False, False
+
+    def total_bytes(self):
+        return self.bytes
+
+    def any_failing(self):
+        return self.failing
+
+    def failing_since(self):
+        return self.since
+
+    def pause(self):
+        self.paused = True
+
+    def resume(self):
+        self.paused = False
+
+    def stop(self):
+        self.stopped = True
+
+
+class Clock:
+    def __init__(self):
+        self.t, self.wall = 1000.0, 1_800_000_000.0
+
+    def mono(self):
+        return self.t
+
+    def now(self):
+        return self.wall
+
+
+def make(tmp_path, **cfg):
+    clock, pool = Clock(), FakePool()
+    c = config.validate({"stop_at_cap": False, **cfg})
+    d = Downloader(c, tmp_path, urls=["http://x/"], clock=clock.mono, wall=clock.now, pool=pool)
+    return d, clock, pool
+
+
+def run_for(d, clock, pool, seconds, mbps=80.0):
+    for _ in range(int(seconds * 10)):
+        clock.t += 0.1
+        clock.wall += 0.1
+        pool.bytes += int(mbps * 1e6 / 8 * 0.1)
+        d.tick()
+
+
+def test_every_url_failing_briefly_is_not_an_error_but_sustained_is(tmp_path):
+    d, clock, pool = make(tmp_path)
+    run_for(d, clock, pool, 5)
+    pool.failing, pool.since, pool.last_error = True, clock.t, {"message": "connection refused"}
+    run_for(d, clock, pool, ERROR_AFTER_S - 5, mbps=0)
+    assert d.state is State.RUNNING
+    run_for(d, clock, pool, 10, mbps=0)
+    assert d.state is State.ERROR and "connection refused" in d.reason and pool.stopped
+    saved = json.loads((tmp_path / "downloader.json").read_text())
+    assert saved["status"] == "error" and saved["total_bytes"] == pool.bytes
+
+
+def test_failing_seconds_never_become_a_throttle_event(tmp_path):
+    d, clock, pool = make(tmp_path, baseline_seconds=5)
+    run_for(d, clock, pool, 15)
+    pool.failing = True  # streams in back-off: the rate collapses, but it is not the ISP
+    run_for(d, clock, pool, 20, mbps=1)
+    assert d.detector.events == []
+
+
+def test_stop_at_cap_finishes_when_the_cycle_reaches_the_cap(tmp_path):
+    today = datetime.now().astimezone().date().isoformat()
+    jsonstore.write_json_atomic(tmp_path / "usage.json", {"days": {today: {"eth0": [2_000_000_000, 0]}}})
+    d, clock, pool = make(tmp_path, stop_at_cap=True, data_cap_gb=2)
+    run_for(d, clock, pool, 1)
+    assert d.state is State.FINISHED and d.reason == "data cap reached for this billing cycle"
+
+
+def test_pause_excludes_time_from_the_average_and_resume_warms_up_again(tmp_path):
+    d, clock, pool = make(tmp_path)
+    run_for(d, clock, pool, 10)
+    d.handle(__import__("signal").SIGUSR1)
+    assert d.state is State.PAUSED and pool.paused
+    run_for(d, clock, pool, 30, mbps=0)
+    d.handle(__import__("signal").SIGUSR2)
+    run_for(d, clock, pool, 10)
+    snap = d.snapshot()
+    assert snap["session_duration"] == pytest.approx(20, abs=0.3)
+    assert snap["avg_speed"] == pytest.approx(80, rel=0.02)
+
+
+def test_wall_clock_jumps_do_not_touch_speeds(tmp_path):
+    d, clock, pool = make(tmp_path)
+    run_for(d, clock, pool, 10)
+    clock.wall -= 3600  # NTP steps back an hour
+    run_for(d, clock, pool, 5)
+    clock.wall += 86400  # and forward a day
+    run_for(d, clock, pool, 5)
+    snap = d.snapshot()
+    assert snap["speed_mbps"] == pytest.approx(80, rel=0.02) and snap["avg_speed"] == pytest.approx(80, rel=0.02)
+    assert snap["session_duration"] == pytest.approx(20, abs=0.3)
+
+
+def test_throttle_events_survive_a_server_restart(tmp_path):
+    event = {"start": "2026-11-23T10:00:00+00:00", "at_bytes": 5, "at_gb": 0.0, "baseline_mbps": 90.0,
+             "throttled_mbps": 9.0, "end": None}
+    jsonstore.write_json_atomic(tmp_path / "downloader.json", {"status": "running", "pid": 999_999_999,
+                                                               "throttle_events": [event], "throttle_detected": True})
+    client = create_app({}, tmp_path, tmp_path / "c.json").test_client()  # a new server: no such process
+    s = client.get("/api/stats", headers={"Host": "127.0.0.1"}).get_json()
+    assert s["status"] == "stopped" and s["reason"] == "interrupted"
+    assert s["throttle_events"] == [event] and s["throttle_detected"] is False
+
+
+def test_by_hand_arguments_are_validated(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "downloader.py"), "--data-dir", str(tmp_path), "--streams", "0"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2 and "--streams must be from 1 to 64" in r.stderr
