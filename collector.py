@@ -167,7 +167,11 @@ class Collector:
                 "interfaces": ifaces, "cycle_used_bytes": summary["used_bytes"], "last_error": self.last_error,
                 "ledger_flushed_at": self.ledger.data.get("updated_at")}
         try:
-            jsonstore.write_json_atomic(self.live_path, live, fsync=False)  # live data, not the ledger
+            try:
+                jsonstore.write_json_atomic(self.live_path, live, fsync=False)  # live data, not the ledger
+            except FileNotFoundError:  # someone cleaned the tmpfs folder: make it again
+                self.live_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                jsonstore.write_json_atomic(self.live_path, live, fsync=False)
         except OSError as exc:
             log.error("cannot write %s: %s", self.live_path, exc)
 
@@ -189,7 +193,7 @@ def main(argv=None):
         return configmod.EXIT_BAD_CONFIG
     jsonstore.sweep_temp_files(data_dir)
     signals = child.SignalQueue()
-    c = Collector(cfg, data_dir, jsonstore.runtime_dir(data_dir))
+    c = Collector(cfg, data_dir, jsonstore.runtime_dir(data_dir, create=True))
     interval = args.interval or cfg["update_interval_seconds"]
     c.start()
     log.info("counting %s every %gs into %s", ", ".join(c.counted) or "(no interface yet)", interval, data_dir)

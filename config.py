@@ -44,7 +44,7 @@ class ConfigError(ValueError):
         super().__init__("; ".join(f"{k}: {m}" for k, m in errors.items()))
 
 
-def _number(v):
+def is_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -63,13 +63,13 @@ def _in_range(lo, hi, integer=False):
     kind = "a whole number" if integer else "a number"
 
     def check(v):
-        ok = (_integer(v) if integer else _number(v)) and lo <= v <= hi
+        ok = (_integer(v) if integer else is_number(v)) and lo <= v <= hi
         return None if ok else f"must be {kind} from {lo} to {hi}, got {v!r}"
     return check
 
 
 def _positive(v):
-    return None if _number(v) and v > 0 else f"must be a number greater than 0, got {v!r}"
+    return None if is_number(v) and v > 0 else f"must be a number greater than 0, got {v!r}"
 
 
 def _test_urls(v):
@@ -88,7 +88,7 @@ def _interfaces(v):
 
 
 def _thresholds(v):
-    if isinstance(v, list) and all(_number(p) and 1 <= p <= 100 for p in v):
+    if isinstance(v, list) and all(is_number(p) and 1 <= p <= 100 for p in v):
         return None
     return f"must be a list of percentages from 1 to 100, got {v!r}"
 

@@ -46,8 +46,9 @@ class Downloader:
     """One session: a state machine driven by tick(), a StreamPool doing the I/O."""
 
     def __init__(self, cfg, data_dir, urls=None, streams=None, limit_gb=None,
-                 clock=time.monotonic, wall=time.time, pool=None):
+                 clock=time.monotonic, wall=time.time, pool=None, config_path=None):
         self.cfg = cfg
+        self.config_path = config_path
         self.data_dir = data_dir
         self.path = data_dir / "downloader.json"
         self.clock, self.wall = clock, wall
@@ -91,7 +92,7 @@ class Downloader:
             self.pool.resume()
             self._set_state(State.RUNNING)  # PAUSED -> RUNNING
         elif signum == signal.SIGHUP:
-            self.cfg = child.reload_config(None, self.cfg, log)
+            self.cfg = child.reload_config(self.config_path, self.cfg, log)
 
     def stop(self, state, reason):
         if self.state in (State.RUNNING, State.PAUSED):
@@ -192,7 +193,8 @@ def main(argv=None):
         p.error("--limit-gb must be greater than 0")
     data_dir = child.data_dir_from(args)
     signals = child.SignalQueue()
-    d = Downloader(cfg, data_dir, urls=args.url, streams=args.streams, limit_gb=args.limit_gb)
+    d = Downloader(cfg, data_dir, urls=args.url, streams=args.streams, limit_gb=args.limit_gb,
+                   config_path=args.config)
     log.info("session %s: %d streams from %s", d.session_id, d.pool.n, ", ".join(d.urls))
     d.pool.start()
     d.write()

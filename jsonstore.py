@@ -1,5 +1,4 @@
 """Atomic JSON files: one writer per file, lock-free readers, bounded content."""
-import errno
 import hashlib
 import json
 import logging
@@ -74,13 +73,11 @@ class CachedReader:
         return self._cache[1]
 
 
-def is_disk_error(exc):
-    """True for errors that mean 'the disk refused', which the caller retries later."""
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EIO)
+def runtime_dir(data_dir, create=False):
+    """Folder for files rewritten every second: tmpfs when there is one, else data_dir.
 
-
-def runtime_dir(data_dir):
-    """Folder for files rewritten every second: tmpfs when there is one, else data_dir."""
+    Only the writer (the collector) creates it; readers look for the file here, then in data_dir.
+    """
     data_dir = Path(data_dir).resolve()
     base = os.environ.get("RUNTIME_DIRECTORY")
     if base:
@@ -88,6 +85,8 @@ def runtime_dir(data_dir):
     if sys.platform.startswith("linux") and os.path.isdir("/dev/shm"):
         tag = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
         folder = Path("/dev/shm") / f"datacap-{os.getuid()}-{tag}"
+        if not create:
+            return folder
         try:
             folder.mkdir(mode=0o700, exist_ok=True)
             if folder.stat().st_uid == os.getuid():

@@ -88,7 +88,7 @@ def create_app(test_config=None, data_dir=None, config_path=None, supervisor=Non
         token = views.cfg.get("auth_token")
         supplied = request.form.get("token", "")
         resp = app.redirect("/", 303)
-        if token and security.hmac.compare_digest(supplied.encode(), token.encode()):
+        if token and security.same_token(supplied, token):
             resp.set_cookie(security.COOKIE, token, httponly=True, samesite="Strict", max_age=30 * 86400)
         return resp
 
@@ -121,8 +121,8 @@ def create_app(test_config=None, data_dir=None, config_path=None, supervisor=Non
     def adjust():
         body = _body()
         gb, nbytes = body.get("used_gb"), body.get("used_bytes")
-        value = nbytes if nbytes is not None else (gb * 1e9 if configmod._number(gb) else None)
-        if not configmod._number(value) or value < 0:
+        value = nbytes if nbytes is not None else (gb * 1e9 if configmod.is_number(gb) else None)
+        if not configmod.is_number(value) or value < 0:
             raise BadRequest("send the ISP meter's reading for this cycle as used_gb (decimal GB) or used_bytes, >= 0")
         note = body.get("note", "")
         if not isinstance(note, str) or len(note) > 200:
@@ -210,28 +210,27 @@ def create_app(test_config=None, data_dir=None, config_path=None, supervisor=Non
     return app
 
 
+START_FIELDS = {  # start-request field: (config rule it follows, downloader flag)
+    "streams": ("streams", "--streams"),
+    "limit_gb": ("session_limit_gb", "--limit-gb"),
+    "urls": ("test_urls", "--url"),
+}
+
+
 def start_args(body):
-    """Optional overrides in a Start body: streams, limit_gb, urls."""
-    unknown = set(body) - {"streams", "limit_gb", "urls"}
+    """Optional overrides in a Start body, checked by the same rules as config.json."""
+    unknown = set(body) - set(START_FIELDS)
     if unknown:
         raise BadRequest(f"unknown field(s) in start request: {', '.join(sorted(unknown))}")
     args, errors = [], {}
-    if "streams" in body:
-        if configmod.CHECKS["streams"](body["streams"]):
-            errors["streams"] = configmod.CHECKS["streams"](body["streams"])
-        else:
-            args += ["--streams", str(body["streams"])]
-    if body.get("limit_gb") is not None:
-        if configmod._positive(body["limit_gb"]):
-            errors["limit_gb"] = configmod._positive(body["limit_gb"])
-        else:
-            args += ["--limit-gb", repr(float(body["limit_gb"]))]
-    if "urls" in body:
-        if configmod._test_urls(body["urls"]):
-            errors["urls"] = configmod._test_urls(body["urls"])
-        else:
-            for u in body["urls"]:
-                args += ["--url", u]
+    for field, value in body.items():
+        rule, flag = START_FIELDS[field]
+        message = configmod.CHECKS[rule](value)
+        if message:
+            errors[field] = message
+        elif value is not None:
+            for v in (value if isinstance(value, list) else [value]):
+                args += [flag, str(v)]
     if errors:
         raise BadRequest("invalid start request; nothing was started", errors)
     return args

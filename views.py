@@ -37,7 +37,8 @@ class Views:
         self.downloader = jsonstore.CachedReader(data_dir / "downloader.json")
         self.usage = jsonstore.CachedReader(data_dir / "usage.json")
         self.adjustments = jsonstore.CachedReader(data_dir / "adjustments.json")
-        self.collector = jsonstore.CachedReader(jsonstore.runtime_dir(data_dir) / "collector.json")
+        self._live = [jsonstore.CachedReader(jsonstore.runtime_dir(data_dir) / "collector.json"),
+                      jsonstore.CachedReader(data_dir / "collector.json")]  # tmpfs, or data/ as a fallback
 
     def _processes(self):
         return self.supervisor.snapshot() if self.supervisor else {}
@@ -87,7 +88,7 @@ class Views:
         return out
 
     def collector_live(self):
-        live = self.collector.read() or {}
+        live = self._live[0].read() or self._live[1].read() or {}
         age = age_seconds(live.get("updated_at"))
         interval = live.get("interval_seconds", self.cfg["update_interval_seconds"])
         stale = age is None or age > STALE_INTERVALS * interval + 2 or live.get("status") != "running"

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fake_isp import FakeISP  # noqa: E402
 from harness import Server  # noqa: E402
+from jsonstore import runtime_dir  # noqa: E402
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -55,6 +56,9 @@ def server(tmp_path):
     for s in servers:
         pids = [c.pid for c in s.children().values()] if s.proc and s.proc.poll() is None else []
         s.stop()
+        live = runtime_dir(s.data_dir)
+        if str(live).startswith("/dev/shm/"):
+            shutil.rmtree(live, ignore_errors=True)
         for pid in pids:
             try:
                 os.kill(pid, 9)

@@ -301,3 +301,18 @@ def test_a_simulated_year_keeps_the_ledger_small(tmp_path):
     t0 = time.perf_counter()
     usage.cycle_summary(data, None, c.cfg, m.wall)
     assert time.perf_counter() - t0 < 1.0  # the 20 ms figure is measured in bench/usage_api.py
+
+
+def test_live_folder_removed_under_us_is_made_again(tmp_path):
+    m = Machine()
+    c = m.collector(tmp_path)
+    c.live_path = tmp_path / "run" / "collector.json"
+    c.start()
+    m.advance(1, rx=10)
+    c.tick()
+    assert c.live_path.exists()
+    import shutil
+    shutil.rmtree(tmp_path / "run")  # e.g. a tmp cleaner
+    m.advance(1, rx=10)
+    c.tick()
+    assert json.loads(c.live_path.read_text())["status"] == "running"
