@@ -44,7 +44,7 @@ def main():
                     time.sleep(min(60, args.minutes * 60 - elapsed))
                     minute = (time.monotonic() - t0) / 60
                     samples.append((minute, heap_bytes(cdp)))
-                    points = page.evaluate("xs.length")
+                    points = page.evaluate("n")
                     print(f"minute {minute:5.1f}: JS heap {samples[-1][1] / 1e6:.2f} MB, chart points {points}", flush=True)
                 first, last = samples[0][1], samples[-1][1]
                 print(f"heap after minute 1: {first / 1e6:.2f} MB; after {samples[-1][0]:.0f} min: {last / 1e6:.2f} MB; "

@@ -1,8 +1,11 @@
 "use strict";
 // datacap dashboard: polls the JSON API, never shows old numbers as live.
 const $ = (id) => document.getElementById(id);
-const MAX_POINTS = 20000;
-const FULL_REFRESH_POLLS = 60;  // every minute take the server's downsampled series: memory stays bounded
+// The series live in fixed-size typed arrays allocated once: the page's memory does not grow
+// with the session. The server keeps at most 600 1-s points plus 720 coarse ones, and every
+// minute the page takes that downsampled series afresh.
+const CAPACITY = 2048;
+const FULL_REFRESH_POLLS = 60;
 const fmtGB = (b) => (b == null ? "–" : (b / 1e9).toFixed(b >= 1e11 ? 1 : 2) + " GB");
 const fmtMbps = (v) => (v == null ? "–" : Number(v).toFixed(1) + " Mbit/s");
 const fmtTime = (iso) => (iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "–");
@@ -24,15 +27,21 @@ async function api(path, opts = {}) {
 
 // ---- state -----------------------------------------------------------------
 let stats = null, session, lastT = null, busy = false, failures = 0, offlineSince = null, pollTimer = null, polls = 0;
-let xs = [], ys = [], gbs = [], view = "time", chart = null;
+const X = new Float64Array(CAPACITY), Y = new Float64Array(CAPACITY), G = new Float64Array(CAPACITY);
+const B = new Float64Array(CAPACITY), NO_BASE = new Array(CAPACITY).fill(null);
+let n = 0, view = "time", chart = null;
 
-function resetSeries() { xs = []; ys = []; gbs = []; lastT = null; }
+function resetSeries() { n = 0; lastT = null; }
 function addPoints(pts) {
   for (const p of pts) {
     if (lastT != null && p.t <= lastT) continue;
-    xs.push(Date.parse(p.time) / 1000); ys.push(p.mbps); gbs.push(p.bytes / 1e9); lastT = p.t;
+    if (n === CAPACITY) {  // full: drop the oldest half
+      for (const a of [X, Y, G]) a.copyWithin(0, CAPACITY / 2);
+      n = CAPACITY / 2;
+    }
+    // plot each 1-s bin at its middle, in time and in GB (p.bytes is the count at the bin's end)
+    X[n] = Date.parse(p.time) / 1000 + 0.5; Y[n] = p.mbps; G[n] = (p.bytes - p.mbps * 62500) / 1e9; n++; lastT = p.t;
   }
-  if (xs.length > MAX_POINTS) { const cut = xs.length - MAX_POINTS; xs.splice(0, cut); ys.splice(0, cut); gbs.splice(0, cut); }
 }
 
 // ---- controls ----------------------------------------------------------------
@@ -124,7 +133,7 @@ function makeChart() {
 }
 function chartData() {
   const base = stats && stats.baseline_speed != null ? stats.baseline_speed : null;
-  return [view === "time" ? xs : gbs, ys, ys.map(() => base)];
+  return [(view === "time" ? X : G).subarray(0, n), Y.subarray(0, n), base == null ? NO_BASE.slice(0, n) : B.fill(base, 0, n).subarray(0, n)];
 }
 function setView(v) {
   view = v;
