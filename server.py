@@ -2,15 +2,14 @@
 
     python server.py [--config PATH] [--data-dir DIR] [--host HOST] [--port PORT] [--no-browser]
 """
-import argparse
 import csv
 import io
+import json
 import logging
 import os
 import signal
 import sys
 import threading
-import time
 import uuid
 import webbrowser
 from datetime import datetime, timezone
@@ -37,6 +36,9 @@ HERE = Path(__file__).resolve().parent
 MAX_BODY = 64 * 1024
 TICK_S = 0.2
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# Requests are short (parsed files are cached until they change), so 8 threads serve hundreds of
+# polls a second; 200 connections leave room for many dashboards and scrapers; idle clients are
+# dropped after 30 s; bodies over 64 KB are refused before they are read.
 WAITRESS = dict(threads=8, connection_limit=200, channel_timeout=30, max_request_body_size=MAX_BODY,
                 cleanup_interval=10, ident="datacap")
 
@@ -189,13 +191,17 @@ def create_app(test_config=None, data_dir=None, config_path=None, supervisor=Non
         name = f"datacap-{what}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.{fmt}"
         headers = {"Content-Disposition": f'attachment; filename="{name}"'}
         if fmt == "json":
-            return Response(jsonstore.json.dumps(rows), mimetype="application/json", headers=headers)
+            return Response(json.dumps(rows), mimetype="application/json", headers=headers)
         out = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")
-            writer.writeheader()
-            writer.writerows(rows)
+        writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS[what], lineterminator="\r\n")
+        writer.writeheader()  # even with no rows yet: a spreadsheet still sees the columns
+        writer.writerows(rows)
         return Response(out.getvalue(), mimetype="text/csv", headers=headers)
+
+    @app.errorhandler(OSError)
+    def disk_error(exc):  # a save that the disk refused (full, read-only): say so, nothing half-written
+        log.error("cannot save on %s %s: %s", request.method, request.path, exc)
+        return jsonify(error=f"cannot save: {exc.strerror or exc}; nothing was changed"), 503
 
     @app.get("/metrics")
     def metrics():
@@ -236,14 +242,20 @@ def start_args(body):
     return args
 
 
+EXPORT_FIELDS = {
+    "daily": ["date", "used_bytes", "used_gb"],
+    "events": ["start", "end", "at_bytes", "at_gb", "baseline_mbps", "throttled_mbps"],
+    "samples": ["elapsed_s", "time", "speed_mbps", "session_bytes"],
+}
+
+
 def export_rows(views, what):
     if what == "daily":
         return [{"date": d["date"], "used_bytes": d["used_bytes"], "used_gb": round(d["used_bytes"] / 1e9, 6)}
                 for d in views.usage_view()["daily"]]
     stats = views.stats()
     if what == "events":
-        return [{k: e.get(k) for k in ("start", "end", "at_bytes", "at_gb", "baseline_mbps", "throttled_mbps")}
-                for e in stats["throttle_events"]]
+        return [{k: e.get(k) for k in EXPORT_FIELDS["events"]} for e in stats["throttle_events"]]
     points = {p["t"]: p for p in stats.get("history", []) + stats["data_points"]}
     return [{"elapsed_s": p["t"], "time": p["time"], "speed_mbps": p["mbps"], "session_bytes": p["bytes"]}
             for _, p in sorted(points.items())]

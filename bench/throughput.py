@@ -8,7 +8,6 @@ included), from rusage. Prints each run and the ratios the issue asks for.
 """
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess

@@ -153,3 +153,23 @@ def test_dashboard_is_served_at_root(env):
     r = client.get("/")
     assert r.status_code == 200 and b'data-testid="status"' in r.data
     assert client.get("/static/uPlot.iife.min.js").status_code == 200
+
+
+def test_empty_csv_export_still_has_its_header(env):
+    client, *_ = env
+    for what, first in (("samples", "elapsed_s"), ("daily", "date"), ("events", "start")):
+        text = client.get(f"/api/export?format=csv&what={what}").get_data(as_text=True)
+        assert text.splitlines()[0].split(",")[0] == first
+
+
+def test_config_that_cannot_be_saved_is_a_clear_json_error(env, monkeypatch):
+    client, _, cfg_path, _ = env
+    before = cfg_path.read_bytes()
+
+    def refuse(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(jsonstore, "write_json_atomic", refuse)
+    r = client.put("/api/config", json={"data_cap_gb": 5})
+    assert r.status_code == 503 and "No space left" in r.get_json()["error"]
+    assert cfg_path.read_bytes() == before
+    assert client.get("/api/config").get_json()["data_cap_gb"] == 100  # not applied either

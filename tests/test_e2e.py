@@ -7,7 +7,6 @@ import sys
 import threading
 import time
 
-import psutil
 import requests
 
 from conftest import ROOT

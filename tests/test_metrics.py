@@ -1,7 +1,6 @@
 """/metrics: valid exposition (promtool) and scraped by a real Prometheus server."""
 import shutil
 import subprocess
-import time
 
 import requests
 
