@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 
 def sh(*args, check=True):
-    return subprocess.run(args, check=check, capture_output=True, text=True)
+    return subprocess.run(args, check=check, capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @dataclass

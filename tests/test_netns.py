@@ -1,6 +1,7 @@
 """Usage accounting through a real interface with real kernel counters (root: netns + veth)."""
 import json
 import os
+import sys
 import signal
 import time
 
@@ -67,3 +68,14 @@ def test_torn_ledger_is_set_aside_and_restored_from_backup_with_nothing_lost(ser
         assert abs(counted - kernel) / kernel < 0.005, (counted, kernel)
     finally:
         isp.terminate()
+
+
+def test_auto_counts_the_default_route_interface_and_not_a_tunnel(link):
+    ns_if = link.host_if.replace("dch", "dcn")
+    netns.sh("ip", "netns", "exec", link.ns, "ip", "route", "add", "default", "via", link.host_ip)
+    netns.sh("ip", "netns", "exec", link.ns, "ip", "link", "add", "wg0", "type", "veth", "peer", "name", "wg0p")
+    netns.sh("ip", "netns", "exec", link.ns, "ip", "link", "set", "wg0", "up")
+    netns.sh("ip", "netns", "exec", link.ns, "ip", "route", "add", "default", "dev", "wg0", "metric", "50")
+    code = "import interfaces; print(','.join(interfaces.counted_interfaces('auto', interfaces.read_counters())))"
+    r = netns.sh("ip", "netns", "exec", link.ns, sys.executable, "-c", code)
+    assert r.stdout.strip() == ns_if
