@@ -270,7 +270,10 @@ def systemd_unit():
 
 
 def interactive():
-    return sys.stdin.isatty() and sys.stdout.isatty() and "INVOCATION_ID" not in os.environ
+    """A person at a desktop started us: not systemd, not a pipe, not an SSH session without a screen
+    (where webbrowser would start a console browser in the terminal)."""
+    desktop = sys.platform == "darwin" or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return desktop and sys.stdin.isatty() and sys.stdout.isatty() and "INVOCATION_ID" not in os.environ
 
 
 def main(argv=None):

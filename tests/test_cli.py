@@ -37,3 +37,17 @@ def test_port_in_use_is_a_clear_error(tmp_path):
         r = subprocess.run([sys.executable, str(ROOT / "server.py"), "--config", str(cfg), "--data-dir",
                             str(tmp_path / "d"), "--no-browser"], capture_output=True, text=True, timeout=20)
     assert r.returncode == 1 and "cannot listen on" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_browser_opens_only_for_a_person_at_a_desktop(monkeypatch):
+    import server
+    monkeypatch.setattr(server.sys, "platform", "linux")
+    monkeypatch.setattr(server.sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(server.sys.stdout, "isatty", lambda: True, raising=False)
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "INVOCATION_ID"):
+        monkeypatch.delenv(var, raising=False)
+    assert not server.interactive()  # SSH without a screen: no console browser in the terminal
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert server.interactive()
+    monkeypatch.setenv("INVOCATION_ID", "abc")  # under systemd
+    assert not server.interactive()
