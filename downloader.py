@@ -26,6 +26,7 @@ ERROR_AFTER_S = 60.0  # every URL failing this long ends the session with status
 SAMPLES_KEPT = 600  # 1-s points in data_points
 HISTORY_KEPT = 720  # coarse points for the whole session; resolution halves when full
 CAP_CHECK_S = 5.0
+SYNC_S = 60.0  # fsync at least this often; always on a state change or a throttle event
 PAST_SESSIONS_KEPT = 20
 
 
@@ -67,6 +68,8 @@ class Downloader:
         self.active_s = 0.0
         self._last_clock = clock()
         self._last_write = None
+        self._last_sync = None
+        self._synced_events = None  # (state, event count, last end) at the last fsync
         self._last_cap_check = None
         self._usage = jsonstore.CachedReader(data_dir / "usage.json")
         self._adjust = jsonstore.CachedReader(data_dir / "adjustments.json")
@@ -165,6 +168,15 @@ class Downloader:
             "past_sessions": self.past_sessions,
         }
 
+    def _durable_due(self, now):
+        """Readers never need fsync (the rename is atomic); durability does, on what matters."""
+        events = self.detector.events
+        mark = (self.state, len(events), events[-1]["end"] if events else None)
+        if mark != self._synced_events or self._last_sync is None or now - self._last_sync >= SYNC_S:
+            self._synced_events, self._last_sync = mark, now
+            return True
+        return False
+
     def write(self):
         snap = self.snapshot()
         if self.done:  # the finished session joins the bounded list of past ones
@@ -172,8 +184,9 @@ class Downloader:
                                             "avg_speed", "peak_speed", "baseline_speed", "throttle_events")}
             snap["past_sessions"] = (self.past_sessions + [summary])[-PAST_SESSIONS_KEPT:]
         try:
-            jsonstore.write_json_atomic(self.path, snap)
-            self._last_write = self.clock()
+            now = self.clock()
+            jsonstore.write_json_atomic(self.path, snap, fsync=self._durable_due(now))
+            self._last_write = now
         except OSError as exc:  # disk full or read-only: keep measuring, retry next tick
             log.error("cannot write %s: %s", self.path, exc)
 

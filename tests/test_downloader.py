@@ -131,3 +131,16 @@ def test_by_hand_arguments_are_validated(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "downloader.py"), "--data-dir", str(tmp_path), "--streams", "0"],
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 2 and "--streams must be from 1 to 64" in r.stderr
+
+
+def test_file_is_fsynced_on_what_matters_not_every_second(tmp_path, monkeypatch):
+    synced = []
+    real = jsonstore.write_json_atomic
+    monkeypatch.setattr(jsonstore, "write_json_atomic", lambda p, o, fsync=True: (synced.append(fsync), real(p, o, fsync))[1])
+    d, clock, pool = make(tmp_path)
+    run_for(d, clock, pool, 30)
+    assert synced[0] is True and synced.count(True) == 1 and len(synced) >= 29  # the start; then no fsync
+    d.handle(__import__("signal").SIGUSR1)
+    assert synced[-1] is True  # RUNNING -> PAUSED is durable
+    run_for(d, clock, pool, 65, mbps=0)
+    assert synced.count(True) == 3  # and once a minute
