@@ -121,7 +121,7 @@ function makeChart() {
   const el = $("chart"), axis = { stroke: css("--muted"), grid: { stroke: css("--line") }, ticks: { stroke: css("--line") } };
   chart = new uPlot({
     width: el.clientWidth || 600, height: 260,
-    scales: { x: { time: view === "time" } },
+    scales: { x: { time: view === "time" }, y: { range: (u, min, max) => [0, Math.max(1, max) * 1.1] } },  // speed from 0: calm, honest
     series: [
       view === "time" ? {} : { label: "GB used", value: (u, v) => (v == null ? "–" : v.toFixed(2) + " GB") },
       { label: "Speed", stroke: css("--accent"), width: 2, value: (u, v) => (v == null ? "–" : v.toFixed(1) + " Mbit/s"), points: { show: false } },
