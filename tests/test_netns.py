@@ -37,6 +37,8 @@ def test_collector_sigkilled_mid_transfer_counts_what_the_kernel_counted(server,
         kernel = (after[0] - before[0]) + (after[1] - before[1])
         ledger = json.loads((s.data_dir / "usage.json").read_text())
         counted = sum(ledger["totals"][link.host_if])
+        print(f"kill -9 mid-transfer: kernel {kernel:,} B, ledger {counted:,} B, "
+              f"error {100 * (counted - kernel) / kernel:+.4f} %")
         assert kernel >= 300_000_000
         assert abs(counted - kernel) / kernel < 0.005, (counted, kernel)
         assert "gap" in [e["reason"] for e in ledger["counter_events"]]
@@ -63,6 +65,8 @@ def test_torn_ledger_is_set_aside_and_restored_from_backup_with_nothing_lost(ser
         kernel = (after[0] - before[0]) + (after[1] - before[1])
         ledger = json.loads((s.data_dir / "usage.json").read_text())
         counted = sum(ledger["totals"][link.host_if])
+        print(f"torn ledger restored from backup: kernel {kernel:,} B, ledger {counted:,} B, "
+              f"error {100 * (counted - kernel) / kernel:+.4f} %")
         assert list(s.data_dir.glob("usage.json.corrupt-*"))
         assert "restored usage.json.bak" in s.log()
         assert abs(counted - kernel) / kernel < 0.005, (counted, kernel)
