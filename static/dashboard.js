@@ -213,7 +213,8 @@ async function poll() {
     const incremental = session !== undefined && lastT != null && polls % FULL_REFRESH_POLLS !== 0;
     const s = await api("/api/stats" + (incremental ? `?since=${lastT}` : ""));
     if (incremental && s.session_id !== session) { session = undefined; return kick(); }
-    if (!incremental) { performance.clearResourceTimings(); resetSeries(); addPoints([...(s.history || []).filter((p) => !s.data_points.length || p.t < s.data_points[0].t), ...s.data_points]); }
+    performance.clearResourceTimings();  // one entry per fetch otherwise piles up to Chromium's 250
+    if (!incremental) { resetSeries(); addPoints([...(s.history || []).filter((p) => !s.data_points.length || p.t < s.data_points[0].t), ...s.data_points]); }
     else addPoints(s.data_points);
     delete s.history; s.data_points = [];  // the series arrays hold them now; keep no second copy
     session = s.session_id; stats = s;
