@@ -122,7 +122,10 @@ class Collector:
         for n in set(self.last) - set(counters):
             if n in self.counted and n in self.seen and self.seen[n] == self._prev_t:
                 log.warning("interface %s vanished; its last counters are kept", n)
-        self.last.update(counters)  # a vanished interface keeps its last counters
+        self.last.update(counters)  # a vanished counted interface keeps its last counters...
+        for n in [n for n in self.last if n not in counters and n not in self.counted]:
+            del self.last[n]  # ...others go, so container veths coming and going never pile up
+            self.seen.pop(n, None)
         self.seen.update({n: t for n in counters})
         self._prev_t = t
         summary = self.summary(when)

@@ -316,3 +316,18 @@ def test_live_folder_removed_under_us_is_made_again(tmp_path):
     m.advance(1, rx=10)
     c.tick()
     assert json.loads(c.live_path.read_text())["status"] == "running"
+
+
+def test_uncounted_interfaces_that_come_and_go_do_not_pile_up(tmp_path):
+    m = Machine()
+    c = m.collector(tmp_path)
+    c.start()
+    for i in range(50):  # docker starting and stopping containers
+        m.counters[f"veth{i:04x}"] = (i, i)
+        m.advance(1)
+        c.tick()
+        del m.counters[f"veth{i:04x}"]
+    m.advance(1)
+    c.tick()
+    c.flush(m.t, m.wall)
+    assert set(c.ledger.data["checkpoint"]["counters"]) == {"eth0", "lo"}
