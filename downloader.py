@@ -73,7 +73,6 @@ class Downloader:
         self._last_cap_check = None
         self._usage = jsonstore.CachedReader(data_dir / "usage.json")
         self._adjust = jsonstore.CachedReader(data_dir / "adjustments.json")
-        self.cap_reached = False
         self.past_sessions = (jsonstore.read_json(self.path) or {}).get("past_sessions", [])[-PAST_SESSIONS_KEPT:]
 
     def _set_state(self, state, reason=None):
@@ -143,7 +142,6 @@ class Downloader:
             self._last_cap_check = now
             summary = usage.cycle_summary(self._usage.read(), self._adjust.read(), self.cfg, datetime.now().astimezone())
             if summary["used_bytes"] >= summary["cap_bytes"]:
-                self.cap_reached = True
                 self.stop(State.FINISHED, "data cap reached for this billing cycle")
 
     def snapshot(self):
