@@ -222,7 +222,7 @@ async function poll() {
     offlineSince = null; $("offline").hidden = true;
     $("conn").className = s.stale ? "bad" : ""; $("conn").textContent = s.stale ? "test data stale" : "live";
     renderStats(s);
-    if (!chart) makeChart(); else chart.setData(chartData());
+    if (!chart) makeChart(); else if (!document.hidden) chart.setData(chartData());  // a hidden tab draws nothing
     if (polls % 2 === 0) refreshInterfaces();
     if (polls % 5 === 0) refreshSystem();
     if (polls % 10 === 0) refreshUsage();
@@ -281,4 +281,5 @@ $("config").addEventListener("submit", async (e) => {
 });
 
 matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => chart && makeChart());
+document.addEventListener("visibilitychange", () => !document.hidden && chart && chart.setData(chartData()));
 kick();
