@@ -19,26 +19,38 @@ def link():
         yield l
 
 
+def kill_collector_mid_transfer(s, limit_gb, after_bytes, tear_ledger=False):
+    """Start a session, SIGKILL the collector once `after_bytes` went through, let the server restart it."""
+    assert s.post("/api/start", json={"limit_gb": limit_gb, "streams": 2}).status_code == 200
+    wait_for(lambda: s.stats()["total_bytes"] > after_bytes, 20, f"{after_bytes:,} B through the veth")
+    old = s.children()["collector"].pid
+    os.kill(old, signal.SIGKILL)
+    if tear_ledger:
+        (s.data_dir / "usage.json").write_text('{"version": 1, "days": {"2026-')  # torn by a crash
+    wait_for(lambda: s.children().get("collector") and s.children()["collector"].pid != old, 6, "restarted")
+    wait_for(lambda: s.stats()["status"] == "finished", 30, "session finished")
+    time.sleep(1.5)
+    s.stop()  # SIGTERM: the collector flushes its ledger
+
+
+def ledger_vs_kernel(s, link, before, label):
+    """(ledger, kernel delta, ledger contents) for the host-side veth; prints the figure."""
+    after = netns.kernel_counters(link.host_if)
+    kernel = (after[0] - before[0]) + (after[1] - before[1])
+    ledger = json.loads((s.data_dir / "usage.json").read_text())
+    counted = sum(ledger["totals"][link.host_if])
+    print(f"{label}: kernel {kernel:,} B, ledger {counted:,} B, error {100 * (counted - kernel) / kernel:+.4f} %")
+    return counted, kernel, ledger
+
+
 def test_collector_sigkilled_mid_transfer_counts_what_the_kernel_counted(server, link):
     isp, base = netns.start_fake_isp(link)
     try:
         before = netns.kernel_counters(link.host_if)
         s = server(interfaces=[link.host_if], test_urls=[base + "/stream"])
         wait_for(lambda: s.get("/healthz").status_code == 200, 5, "collector counting")
-        assert s.post("/api/start", json={"limit_gb": 0.3, "streams": 2}).status_code == 200
-        wait_for(lambda: s.stats()["total_bytes"] > 100_000_000, 20, "100 MB through the veth")
-        old = s.children()["collector"].pid
-        os.kill(old, signal.SIGKILL)  # mid-transfer
-        wait_for(lambda: s.children().get("collector") and s.children()["collector"].pid != old, 6, "restarted")
-        wait_for(lambda: s.stats()["status"] == "finished", 30, "session finished at 0.3 GB")
-        time.sleep(1.5)
-        s.stop()  # SIGTERM: the collector flushes its ledger
-        after = netns.kernel_counters(link.host_if)
-        kernel = (after[0] - before[0]) + (after[1] - before[1])
-        ledger = json.loads((s.data_dir / "usage.json").read_text())
-        counted = sum(ledger["totals"][link.host_if])
-        print(f"kill -9 mid-transfer: kernel {kernel:,} B, ledger {counted:,} B, "
-              f"error {100 * (counted - kernel) / kernel:+.4f} %")
+        kill_collector_mid_transfer(s, 0.3, 100_000_000)
+        counted, kernel, ledger = ledger_vs_kernel(s, link, before, "kill -9 mid-transfer")
         assert kernel >= 300_000_000
         assert abs(counted - kernel) / kernel < 0.005, (counted, kernel)
         assert "gap" in [e["reason"] for e in ledger["counter_events"]]
@@ -52,21 +64,8 @@ def test_torn_ledger_is_set_aside_and_restored_from_backup_with_nothing_lost(ser
         before = netns.kernel_counters(link.host_if)
         s = server(interfaces=[link.host_if], test_urls=[base + "/stream"])
         wait_for(lambda: (s.data_dir / "usage.json.bak").exists(), 5, "the first ledger backup")
-        assert s.post("/api/start", json={"limit_gb": 0.25, "streams": 2}).status_code == 200
-        wait_for(lambda: s.stats()["total_bytes"] > 80_000_000, 20, "80 MB through the veth")
-        old = s.children()["collector"].pid
-        os.kill(old, signal.SIGKILL)
-        (s.data_dir / "usage.json").write_text('{"version": 1, "days": {"2026-')  # torn by a crash
-        wait_for(lambda: s.children().get("collector") and s.children()["collector"].pid != old, 6, "restarted")
-        wait_for(lambda: s.stats()["status"] == "finished", 30, "session finished")
-        time.sleep(1.5)
-        s.stop()
-        after = netns.kernel_counters(link.host_if)
-        kernel = (after[0] - before[0]) + (after[1] - before[1])
-        ledger = json.loads((s.data_dir / "usage.json").read_text())
-        counted = sum(ledger["totals"][link.host_if])
-        print(f"torn ledger restored from backup: kernel {kernel:,} B, ledger {counted:,} B, "
-              f"error {100 * (counted - kernel) / kernel:+.4f} %")
+        kill_collector_mid_transfer(s, 0.25, 80_000_000, tear_ledger=True)
+        counted, kernel, _ = ledger_vs_kernel(s, link, before, "torn ledger restored from backup")
         assert list(s.data_dir.glob("usage.json.corrupt-*"))
         assert "restored usage.json.bak" in s.log()
         assert abs(counted - kernel) / kernel < 0.005, (counted, kernel)
