@@ -10,6 +10,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_CONFIG_PATH = HERE / "config.json"
 DEFAULT_DATA_DIR = HERE / "data"
 EXIT_BAD_CONFIG = 2  # the supervisor never restarts a child that exits with this
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 DEFAULTS = {
     "test_urls": [
@@ -155,6 +156,9 @@ def validate(raw):
         message = check(merged[key])
         if message:
             errors[key] = message
+    if "host" not in errors and merged["host"] not in LOOPBACK_HOSTS and not merged["auth_token"]:
+        errors["host"] = (f"listening on {merged['host']} lets the network reach datacap: set auth_token "
+                          "(16+ characters) first")
     if errors:
         raise ConfigError(errors)
     merged["alert_thresholds_percent"] = sorted(set(merged["alert_thresholds_percent"]))

@@ -35,7 +35,6 @@ VERSION = "0.1.0"
 HERE = Path(__file__).resolve().parent
 MAX_BODY = 64 * 1024
 TICK_S = 0.2
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 # Requests are short (parsed files are cached until they change), so 8 threads serve hundreds of
 # polls a second; 200 connections leave room for many dashboards and scrapers; idle clients are
 # dropped after 30 s; bodies over 64 KB are refused before they are read.
@@ -292,7 +291,7 @@ def main(argv=None):
     config_path = Path(args.config or os.environ.get("DATACAP_CONFIG") or configmod.DEFAULT_CONFIG_PATH)
     cfg = child.load_config_or_exit(config_path, "server")
     host, port = args.host or cfg["host"], int(args.port or cfg["port"])
-    if host not in LOOPBACK and not cfg["auth_token"]:
+    if host not in configmod.LOOPBACK_HOSTS and not cfg["auth_token"]:  # --host / DATACAP_HOST
         print(f"server: refusing to listen on {host} without auth_token in config.json: anyone on the "
               "network could burn your data cap", file=sys.stderr)
         return configmod.EXIT_BAD_CONFIG

@@ -91,3 +91,10 @@ def test_bad_config_exits_2_with_one_line_per_key_and_no_traceback(tmp_path, scr
     assert any("billing_day" in line and "from 1 to 31" in line for line in lines)
     assert any("streemz" in line and "did you mean 'streams'" in line for line in lines)
     assert not (tmp_path / "d" / "downloader.json").exists()
+
+
+def test_non_loopback_host_needs_a_token_in_the_config_itself():
+    with pytest.raises(config.ConfigError) as err:
+        config.validate({"host": "0.0.0.0"})
+    assert "auth_token" in err.value.errors["host"]
+    assert config.validate({"host": "0.0.0.0", "auth_token": "a-long-enough-token"})["host"] == "0.0.0.0"

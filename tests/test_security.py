@@ -75,3 +75,13 @@ def test_lan_bind_without_token_refuses_to_start(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "server.py"), "--config", str(cfg), "--data-dir", str(tmp_path / "d"),
                         "--no-browser"], capture_output=True, text=True, timeout=20)
     assert r.returncode == 2 and "auth_token" in r.stderr and "Traceback" not in r.stderr
+    cfg.write_text("{}")
+    r = subprocess.run([sys.executable, str(ROOT / "server.py"), "--config", str(cfg), "--data-dir", str(tmp_path / "d"),
+                        "--host", "0.0.0.0", "--no-browser"], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2 and "auth_token" in r.stderr  # the command-line override too
+
+
+def test_settings_cannot_open_the_server_to_the_network_without_a_token(app_world):
+    client, _ = app_world
+    r = client.put("/api/config", json={"host": "0.0.0.0"}, headers={"Host": "127.0.0.1:8000"})
+    assert r.status_code == 400 and "auth_token" in r.get_json()["fields"]["host"]
