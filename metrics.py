@@ -44,7 +44,7 @@ class DatacapCollector:
         yield _gauge("datacap_throttle_events", "Throttle events in this session", len(s["throttle_events"]))
 
         live = v.interfaces()
-        rows = [r for r in live["interfaces"]]
+        rows = live["interfaces"]
         for direction, key in (("receive", "rx"), ("transmit", "tx")):
             c = CounterMetricFamily(f"datacap_interface_{direction}_bytes", f"Kernel {direction} byte counter",
                                     labels=["interface", "counted"])
