@@ -29,18 +29,19 @@ async function api(path, opts = {}) {
 let stats = null, session, lastT = null, busy = false, failures = 0, offlineSince = null, pollTimer = null, polls = 0;
 const X = new Float64Array(CAPACITY), Y = new Float64Array(CAPACITY), G = new Float64Array(CAPACITY);
 const B = new Float64Array(CAPACITY), NO_BASE = new Array(CAPACITY).fill(null);
-let n = 0, view = "time", chart = null;
+let n = 0, maxY = 0, view = "time", chart = null;
 
-function resetSeries() { n = 0; lastT = null; }
+function resetSeries() { n = 0; maxY = 0; lastT = null; painted = 0; }
 function addPoints(pts) {
   for (const p of pts) {
     if (lastT != null && p.t <= lastT) continue;
     if (n === CAPACITY) {  // full: drop the oldest half
       for (const a of [X, Y, G]) a.copyWithin(0, CAPACITY / 2);
-      n = CAPACITY / 2;
+      n = CAPACITY / 2; painted = 0;  // the canvas no longer matches: draw it whole
     }
     // plot each 1-s bin at its middle, in time and in GB (p.bytes is the count at the bin's end)
     X[n] = Date.parse(p.time) / 1000 + 0.5; Y[n] = p.mbps; G[n] = (p.bytes - p.mbps * 62500) / 1e9; n++; lastT = p.t;
+    maxY = Math.max(maxY, p.mbps);
   }
 }
 
@@ -102,47 +103,116 @@ function renderStats(s) {
 }
 
 // ---- chart -------------------------------------------------------------------
-function shadeEvents(u) {
-  const ctx = u.ctx, events = (stats && stats.throttle_events) || [];
-  for (const ev of events) {
-    const x0 = view === "time" ? Date.parse(ev.start) / 1000 : ev.at_bytes / 1e9;
-    const endV = ev.end ? (view === "time" ? Date.parse(ev.end) / 1000 : ev.end_at_bytes / 1e9) : u.scales.x.max;
-    const p0 = Math.max(u.bbox.left, u.valToPos(x0, "x", true)), p1 = Math.min(u.bbox.left + u.bbox.width, u.valToPos(endV, "x", true));
+// uPlot draws the whole chart when the picture changes: the data outgrew the axes, the minute's
+// fresh series, a new baseline or throttle event, a resize, the other view, a pointer over the
+// chart (its read-out must be current). In between, each second's new points are painted onto
+// uPlot's canvas as line segments in the same style, instead of re-running uPlot's whole layout
+// for one point: less CPU on a phone or a Raspberry Pi, and a page heap that stays flat (V8
+// would otherwise compile uPlot's layout code, ~150 KB, over the first ten minutes).
+// The axes move in steps: each range is the data's extent rounded up to the next "nice" value,
+// so the line grows into the chart and the labels stay put until it reaches the edge.
+const NICE = [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10];
+function niceCeil(v) {
+  const p = 10 ** Math.floor(Math.log10(v));
+  return NICE.find((m) => m * p >= v * (1 - 1e-9)) * p;
+}
+const xRange = (u, min, max) => view === "gb" ? [0, niceCeil(Math.max(0.01, max || 0))]
+  : min == null ? [Date.now() / 1000, Date.now() / 1000 + 60] : [min, min + 60 * niceCeil(Math.max(1, (max - min) / 60))];
+const yMax = () => niceCeil(Math.max(1, maxY, (stats && stats.baseline_speed) || 0) * 1.1);  // speed from 0: calm, honest
+const xs = () => (view === "time" ? X : G);
+const SPEED = { width: 2 }, BASE = { width: 1, dash: [6, 4] };
+let colors = {}, painted = 0, drawn = "";
+
+// where a throttle event is shaded, in canvas pixels (an open one ends at the latest point)
+function eventSpan(u, ev) {
+  const x0 = view === "time" ? Date.parse(ev.start) / 1000 : ev.at_bytes / 1e9;
+  const x1 = ev.end ? (view === "time" ? Date.parse(ev.end) / 1000 : ev.end_at_bytes / 1e9) : n ? xs()[n - 1] : u.scales.x.max;
+  return [Math.round(Math.max(u.bbox.left, u.valToPos(x0, "x", true))), Math.round(Math.min(u.bbox.left + u.bbox.width, u.valToPos(x1, "x", true)))];
+}
+function afterDraw(u) {
+  const ctx = u.ctx;
+  for (const ev of (stats && stats.throttle_events) || []) {
+    const [p0, p1] = eventSpan(u, ev);
     if (p1 <= p0) continue;
     ctx.save();
-    ctx.fillStyle = css("--shade"); ctx.fillRect(p0, u.bbox.top, p1 - p0, u.bbox.height);
-    ctx.strokeStyle = css("--bad"); ctx.lineWidth = 2 * devicePixelRatio;
+    ctx.fillStyle = colors.shade; ctx.fillRect(p0, u.bbox.top, p1 - p0, u.bbox.height);
+    ctx.strokeStyle = colors.bad; ctx.lineWidth = 2 * devicePixelRatio;
     ctx.beginPath(); ctx.moveTo(p0, u.bbox.top); ctx.lineTo(p0, u.bbox.top + u.bbox.height); ctx.stroke();
     ctx.restore();
   }
+  painted = u.data[0].length;  // uPlot has just drawn this many points
+}
+// paint points [painted, n) as uPlot would: same clip, pixel rounding, widths and dash phase;
+// every change to the context is undone (uPlot caches what it last set)
+function paintTail(u) {
+  const ctx = u.ctx, x = xs(), { left, top, width, height } = u.bbox, from = painted - 1;
+  const px = (i) => Math.round(u.valToPos(x[i], "x", true)), py = (v) => Math.round(u.valToPos(v, "y", true));
+  const stroke = (series, color, y) => {
+    const w = Math.round(series.width * devicePixelRatio * 1000) / 1000, off = (w % 2) / 2;
+    ctx.save();
+    ctx.beginPath(); ctx.rect(left - w / 2, top - w / 2, width + w, height + w); ctx.clip();
+    ctx.translate(off, off);
+    ctx.strokeStyle = color; ctx.lineWidth = w; ctx.lineJoin = ctx.lineCap = "round";  // round: no notch at the seam
+    ctx.setLineDash(series.dash || []); ctx.lineDashOffset = px(from) - px(0);
+    ctx.beginPath(); ctx.moveTo(px(from), y(from));
+    for (let i = painted; i < n; i++) ctx.lineTo(px(i), y(i));
+    ctx.stroke(); ctx.restore();
+  };
+  stroke(SPEED, colors.accent, (i) => py(Y[i]));
+  if (stats.baseline_speed != null) stroke(BASE, colors.muted, () => py(stats.baseline_speed));
+  const ev = (stats.throttle_events || []).at(-1);
+  if (ev && !ev.end) {
+    const p0 = px(from), p1 = eventSpan(u, ev)[1];
+    if (p1 > p0) { ctx.save(); ctx.fillStyle = colors.shade; ctx.fillRect(p0, top, p1 - p0, height); ctx.restore(); }
+  }
+  painted = n;
 }
 function makeChart() {
   if (chart) chart.destroy();
-  const el = $("chart"), axis = { stroke: css("--muted"), grid: { stroke: css("--line") }, ticks: { stroke: css("--line") } };
+  colors = { shade: css("--shade"), bad: css("--bad"), accent: css("--accent"), muted: css("--muted") };
+  const el = $("chart"), axis = { stroke: colors.muted, grid: { stroke: css("--line") }, ticks: { stroke: css("--line") } };
   chart = new uPlot({
     width: el.clientWidth || 600, height: 260,
-    scales: { x: { time: view === "time" }, y: { range: (u, min, max) => [0, Math.max(1, max) * 1.1] } },  // speed from 0: calm, honest
+    scales: { x: { time: view === "time", range: xRange }, y: { auto: false, range: () => [0, yMax()] } },
     series: [
       view === "time" ? {} : { label: "GB used", value: (u, v) => (v == null ? "–" : v.toFixed(2) + " GB") },
-      { label: "Speed", stroke: css("--accent"), width: 2, value: (u, v) => (v == null ? "–" : v.toFixed(1) + " Mbit/s"), points: { show: false } },
-      { label: "Baseline", stroke: css("--muted"), dash: [6, 4], width: 1, value: (u, v) => (v == null ? "–" : v.toFixed(1) + " Mbit/s"), points: { show: false } },
+      { ...SPEED, label: "Speed", stroke: colors.accent, value: (u, v) => (v == null ? "–" : v.toFixed(1) + " Mbit/s"), points: { show: false } },
+      { ...BASE, label: "Baseline", stroke: colors.muted, value: (u, v) => (v == null ? "–" : v.toFixed(1) + " Mbit/s"), points: { show: false } },
     ],
     axes: [{ ...axis, ...(view === "gb" ? { label: "GB used", values: (u, v) => v.map((x) => x + " GB") } : {}) }, { ...axis, label: "Mbit/s", size: 60 }],
-    hooks: { draw: [shadeEvents] },
+    cursor: { drag: { x: false, y: false } },  // no zoom: the axes are the session's
+    hooks: { draw: [afterDraw] },
   }, chartData(), el);
 }
 function chartData() {
+  drawn = chartKey();
   const base = stats && stats.baseline_speed != null ? stats.baseline_speed : null;
-  return [(view === "time" ? X : G).subarray(0, n), Y.subarray(0, n), base == null ? NO_BASE.slice(0, n) : B.fill(base, 0, n).subarray(0, n)];
+  return [xs().subarray(0, n), Y.subarray(0, n), base == null ? NO_BASE.slice(0, n) : B.fill(base, 0, n).subarray(0, n)];
 }
 function setView(v) {
   view = v;
   $("v-time").setAttribute("aria-pressed", v === "time"); $("v-gb").setAttribute("aria-pressed", v === "gb");
   makeChart();
 }
+// what, besides new points, changes the picture: the baseline and the throttle events
+function chartKey() {
+  const evs = (stats && stats.throttle_events) || [], last = evs.at(-1);
+  return stats ? `${stats.baseline_speed} ${evs.length} ${last && last.end}` : "";
+}
+function redrawChart(whole) {
+  if (!chart) return makeChart();
+  if (document.hidden || chart.status !== 1) return;  // a hidden tab draws nothing; uPlot's first draw is pending
+  const fresh = painted < n, hovering = chart.cursor.left >= 0;
+  const range = n ? xRange(chart, xs()[0], xs()[n - 1]) : [chart.scales.x.min, chart.scales.x.max];
+  const outgrown = range[0] !== chart.scales.x.min || range[1] !== chart.scales.x.max || yMax() !== chart.scales.y.max;
+  if (whole || outgrown || drawn !== chartKey() || painted > n || (fresh && (painted < 1 || hovering))) {
+    if (yMax() !== chart.scales.y.max) chart.setScale("y", { min: 0, max: yMax() });
+    chart.setData(chartData());
+  } else if (fresh) paintTail(chart);  // an idle test paints nothing
+}
 $("v-time").addEventListener("click", () => setView("time"));
 $("v-gb").addEventListener("click", () => setView("gb"));
-new ResizeObserver(() => chart && chart.setSize({ width: $("chart").clientWidth, height: 260 })).observe($("chart"));
+new ResizeObserver(() => { if (chart) { chart.setSize({ width: $("chart").clientWidth, height: 260 }); redrawChart(true); } }).observe($("chart"));
 
 // ---- cap, interfaces, system ---------------------------------------------------
 function renderUsage(u) {
@@ -222,7 +292,7 @@ async function poll() {
     offlineSince = null; $("offline").hidden = true;
     $("conn").className = s.stale ? "bad" : ""; $("conn").textContent = s.stale ? "test data stale" : "live";
     renderStats(s);
-    if (!chart) makeChart(); else if (!document.hidden) chart.setData(chartData());  // a hidden tab draws nothing
+    redrawChart();
     if (polls % 2 === 0) refreshInterfaces();
     if (polls % 5 === 0) refreshSystem();
     if (polls % 10 === 0) refreshUsage();
@@ -281,5 +351,5 @@ $("config").addEventListener("submit", async (e) => {
 });
 
 matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => chart && makeChart());
-document.addEventListener("visibilitychange", () => !document.hidden && chart && chart.setData(chartData()));
+document.addEventListener("visibilitychange", () => redrawChart(true));
 kick();
