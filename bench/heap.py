@@ -115,7 +115,7 @@ def main():
                   f"({100 * (last - first) / first:+.1f} %), highest since {peak / 1e6:.3f} MB "
                   f"({100 * (peak - first) / first:+.1f} %) (target <= +10 %)")
             warm = [h for m, h in samples if m >= 10]
-            if len(warm) > 1:  # V8 tiers up the chart's redraw code during the first minutes
+            if len(warm) > 1:  # V8 compiles the page's per-second code during the first minutes
                 print(f"after warm-up: minute 10 {warm[0] / 1e6:.3f} MB -> end {last / 1e6:.3f} MB "
                       f"({100 * (last - warm[0]) / warm[0]:+.1f} %)")
         finally:

@@ -202,11 +202,11 @@ function chartKey() {
 function redrawChart(whole) {
   if (!chart) return makeChart();
   if (document.hidden || chart.status !== 1) return;  // a hidden tab draws nothing; uPlot's first draw is pending
-  const fresh = painted < n, hovering = chart.cursor.left >= 0;
-  const range = n ? xRange(chart, xs()[0], xs()[n - 1]) : [chart.scales.x.min, chart.scales.x.max];
-  const outgrown = range[0] !== chart.scales.x.min || range[1] !== chart.scales.x.max || yMax() !== chart.scales.y.max;
+  const fresh = painted < n, hovering = chart.cursor.left >= 0, y1 = yMax(), { x, y } = chart.scales;
+  const [x0, x1] = n ? xRange(chart, xs()[0], xs()[n - 1]) : [x.min, x.max];
+  const outgrown = x0 !== x.min || x1 !== x.max || y1 !== y.max;
   if (whole || outgrown || drawn !== chartKey() || painted > n || (fresh && (painted < 1 || hovering))) {
-    if (yMax() !== chart.scales.y.max) chart.setScale("y", { min: 0, max: yMax() });
+    if (y1 !== y.max) chart.setScale("y", { min: 0, max: y1 });
     chart.setData(chartData());
   } else if (fresh) paintTail(chart);  // an idle test paints nothing
 }

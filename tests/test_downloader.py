@@ -1,5 +1,6 @@
 """The downloader's state machine on a fake clock with a fake stream pool (no network)."""
 import json
+import signal
 import subprocess
 import sys
 from datetime import datetime
@@ -94,10 +95,10 @@ def test_stop_at_cap_finishes_when_the_cycle_reaches_the_cap(tmp_path):
 def test_pause_excludes_time_from_the_average_and_resume_warms_up_again(tmp_path):
     d, clock, pool = make(tmp_path)
     run_for(d, clock, pool, 10)
-    d.handle(__import__("signal").SIGUSR1)
+    d.handle(signal.SIGUSR1)
     assert d.state is State.PAUSED and pool.paused
     run_for(d, clock, pool, 30, mbps=0)
-    d.handle(__import__("signal").SIGUSR2)
+    d.handle(signal.SIGUSR2)
     run_for(d, clock, pool, 10)
     snap = d.snapshot()
     assert snap["session_duration"] == pytest.approx(20, abs=0.3)
@@ -140,7 +141,7 @@ def test_file_is_fsynced_on_what_matters_not_every_second(tmp_path, monkeypatch)
     d, clock, pool = make(tmp_path)
     run_for(d, clock, pool, 30)
     assert synced[0] is True and synced.count(True) == 1 and len(synced) >= 29  # the start; then no fsync
-    d.handle(__import__("signal").SIGUSR1)
+    d.handle(signal.SIGUSR1)
     assert synced[-1] is True  # RUNNING -> PAUSED is durable
     run_for(d, clock, pool, 65, mbps=0)
     assert synced.count(True) == 3  # and once a minute
