@@ -9,6 +9,8 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY *.py config.json dashboard.html ./
 COPY static ./static
+COPY datacap ./datacap
+COPY deploy ./deploy
 RUN useradd --system --home /data datacap && mkdir -p /data && chown datacap /data
 USER datacap
 VOLUME /data

@@ -1,225 +1,39 @@
-"""Count real interface traffic against the monthly cap.
+"""Count real interface traffic against the data cap.
 
-Run by server.py at start-up, or by hand. Single writer of usage.json (the durable ledger,
-flushed every minute and on exit) and collector.json (live rates, rewritten every interval
-in a tmpfs runtime folder when there is one). Signals: TERM/INT flush and exit, HUP reload.
+    python collector.py [--config PATH] [--data-dir DIR] [--interval SECONDS]
+
+Run by server.py at start-up, or by hand; the work is in datacap/usage/.
 """
-import logging
-import os
-import shutil
-import signal
 import sys
-import time
-from datetime import datetime
 
-import filelock
-import psutil
+from datacap import config as configmod
+from datacap import process, store
+from datacap.usage.collector import Collector, run
 
-import child
-import config as configmod
-import interfaces
-import jsonstore
-import ledger as ledgermod
-import usage
-
-log = logging.getLogger("collector")
-
-FLUSH_S = 60.0  # ledger to disk at least this often (and on exit, day change, alert)
-BACKUP_S = 600.0  # usage.json.bak, the last good copy restored when the ledger is corrupt
-ROUTES_S = 30.0  # how often "auto" looks at the routing table again
-LINK_SPEED_S = 60.0
-
-
-def boot_clock():
-    """Seconds since boot, suspend included, comparable across our restarts."""
-    if hasattr(time, "CLOCK_BOOTTIME"):
-        return time.clock_gettime(time.CLOCK_BOOTTIME)
-    return time.monotonic()
-
-
-def local_now():
-    return datetime.now().astimezone()
-
-
-def load_ledger(path, now):
-    """Read usage.json; a corrupt one is moved aside and the last good copy restored."""
-    if not path.exists():
-        return ledgermod.empty()
-    data = jsonstore.read_json(path)
-    if ledgermod.valid(data):
-        return data
-    aside = path.with_name(f"{path.name}.corrupt-{now.strftime('%Y%m%dT%H%M%S')}")
-    os.replace(path, aside)
-    backup = jsonstore.read_json(path.with_name(path.name + ".bak"))
-    if ledgermod.valid(backup):
-        log.error("usage.json was corrupt: moved to %s, restored usage.json.bak", aside.name)
-        return backup
-    log.error("usage.json was corrupt: moved to %s, no valid backup, starting a new ledger", aside.name)
-    return ledgermod.empty()
-
-
-class Collector:
-    """Sample counters each tick; credit the ledger; write the live file; flush the ledger."""
-
-    def __init__(self, cfg, data_dir, live_dir, read_counters=interfaces.read_counters,
-                 boot_time=psutil.boot_time, clock=boot_clock, now=local_now,
-                 link_bps=interfaces.link_bps, default_routes=interfaces.default_route_interfaces,
-                 counter_bits=ledgermod.COUNTER_BITS):
-        self.cfg = cfg
-        self.usage_path = data_dir / "usage.json"
-        self.live_path = live_dir / "collector.json"
-        self.read_counters, self.boot_time, self.clock, self.now = read_counters, boot_time, clock, now
-        self._link_bps, self.default_routes = link_bps, default_routes
-        self.ledger = ledgermod.Ledger(load_ledger(self.usage_path, now()), counter_bits)
-        self.adjustments = jsonstore.CachedReader(data_dir / "adjustments.json")
-        self.last = {}  # name -> (rx, tx) at its last sighting
-        self.seen = {}  # name -> clock() at its last sighting
-        self.rates = {}  # name -> (rx_bps, tx_bps), bits per second
-        self.counted = []
-        self.last_error = None
-        self._routes_at = self._speeds_at = self._flushed_at = self._backup_at = None
-        self._speeds = {}
-        self._day = None
-        self._prev_t = None  # clock() of the previous sample
-
-    def link_bps(self, name):
-        return self._speeds.get(name) or ledgermod.FALLBACK_LINK_BPS
-
-    def _refresh(self, t, counters):
-        if self._routes_at is None or t - self._routes_at >= ROUTES_S:
-            self._routes_at = t
-            counted = interfaces.counted_interfaces(self.cfg["interfaces"], counters, self.default_routes)
-            if counted != self.counted:
-                log.info("counting interfaces: %s", ", ".join(counted) or "(none found)")
-            self.counted = counted
-        if self._speeds_at is None or t - self._speeds_at >= LINK_SPEED_S:
-            self._speeds_at = t
-            self._speeds = {n: self._link_bps(n) for n in self.counted}
-
-    def start(self):
-        """First sample: count the gap since the checkpoint (or since boot after a reboot)."""
-        t, when, counters = self.clock(), self.now(), self.read_counters()
-        self._refresh(t, counters)
-        self.ledger.resume(counters, self.boot_time(), t, when, self.counted)
-        self.last = dict(counters)
-        self.seen = {n: t for n in counters}
-        self._day = when.date()
-        self._prev_t = t
-        self.flush(t, when)
-
-    def tick(self):
-        t, when, counters = self.clock(), self.now(), self.read_counters()
-        self._refresh(t, counters)
-        elapsed = {n: t - self.seen[n] for n in counters if n in self.seen}
-        self.ledger.step(counters, self.last, elapsed, when, self.counted, self.link_bps)
-        self.rates = {}
-        for n, (rx, tx) in counters.items():
-            if n in self.last and elapsed.get(n, 0) > 0 and rx >= self.last[n][0] and tx >= self.last[n][1]:
-                self.rates[n] = (round((rx - self.last[n][0]) * 8 / elapsed[n]), round((tx - self.last[n][1]) * 8 / elapsed[n]))
-        for n in counters:
-            if n not in self.last and self.last:
-                log.info("interface %s appeared", n)
-        for n in set(self.last) - set(counters):
-            if n in self.counted and n in self.seen and self.seen[n] == self._prev_t:
-                log.warning("interface %s vanished; its last counters are kept", n)
-        self.last.update(counters)  # a vanished counted interface keeps its last counters...
-        for n in [n for n in self.last if n not in counters and n not in self.counted]:
-            del self.last[n]  # ...others go, so container veths coming and going never pile up
-            self.seen.pop(n, None)
-        self.seen.update({n: t for n in counters})
-        self._prev_t = t
-        summary = self.summary(when)
-        new_alerts = self.ledger.alerts_due(summary, self.cfg["alert_thresholds_percent"], when)
-        for a in new_alerts:
-            log.warning("cap alert: %s%% of the cap used (%.2f GB)", a["percent"], a["used_bytes"] / 1e9)
-        if new_alerts or when.date() != self._day or t - self._flushed_at >= FLUSH_S:
-            self._day = when.date()
-            self.flush(t, when)
-        self.write_live(when, summary)
-
-    def summary(self, when):
-        return usage.cycle_summary(self.ledger.data, self.adjustments.read(), self.cfg, when)
-
-    def flush(self, t, when):
-        """Checkpoint and totals go to disk together, so a crash never loses or doubles bytes."""
-        self.ledger.checkpoint(self.last, t, when)
-        self.ledger.prune(when.date())
-        self.ledger.data["updated_at"] = when.isoformat(timespec="seconds")
-        self.ledger.data["counted"] = self.counted
-        try:
-            jsonstore.write_json_atomic(self.usage_path, self.ledger.data)
-            if self._backup_at is None or t - self._backup_at >= BACKUP_S:
-                shutil.copyfile(self.usage_path, self.usage_path.with_name("usage.json.bak"))
-                self._backup_at = t
-            self._flushed_at = t
-            self.last_error = None
-        except OSError as exc:  # disk full / read-only: the old file stays intact, retry next tick
-            self.last_error = f"cannot write {self.usage_path.name}: {exc.strerror or exc}"
-            log.error(self.last_error)
-            if self._flushed_at is None:
-                self._flushed_at = t
-
-    def write_live(self, when, summary, status="running"):
-        ifaces = {}
-        for n, (rx, tx) in sorted(self.last.items()):
-            rx_bps, tx_bps = self.rates.get(n, (None, None))
-            ifaces[n] = {"rx_bytes": rx, "tx_bytes": tx, "rx_bps": rx_bps, "tx_bps": tx_bps,
-                         "counted": n in self.counted, "present": self.seen.get(n) == self._prev_t}
-        live = {"status": status, "pid": os.getpid(), "updated_at": when.isoformat(timespec="milliseconds"),
-                "interval_seconds": self.cfg["update_interval_seconds"], "counted": self.counted,
-                "interfaces": ifaces, "cycle_used_bytes": summary["used_bytes"], "last_error": self.last_error,
-                "ledger_flushed_at": self.ledger.data.get("updated_at")}
-        try:
-            try:
-                jsonstore.write_json_atomic(self.live_path, live, fsync=False)  # live data, not the ledger
-            except FileNotFoundError:  # someone cleaned the tmpfs folder: make it again
-                self.live_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                jsonstore.write_json_atomic(self.live_path, live, fsync=False)
-        except OSError as exc:
-            log.error("cannot write %s: %s", self.live_path, exc)
+LOCK_WAIT_S = 15.0  # a collector whose server was just killed exits within a few seconds: wait for it
 
 
 def main(argv=None):
-    p = child.base_parser("Count interface traffic against the data cap.")
+    p = process.base_parser("Count interface traffic against the data cap.")
     p.add_argument("--interval", type=float, help="seconds between samples (default update_interval_seconds)")
     args = p.parse_args(argv)
-    child.setup_logging(args.log_level)
-    cfg = child.load_config_or_exit(args.config, "collector")
+    process.setup_logging(args.log_level)
+    cfg = process.load_config_or_exit(args.config, "collector")
     if args.interval is not None and not 0.1 <= args.interval <= 3600:
         p.error("--interval must be from 0.1 to 3600 seconds")
-    data_dir = child.data_dir_from(args)
-    lock = filelock.FileLock(str(data_dir / "collector.lock"))
+    data_dir = process.data_dir_from(args)
+    lock = store.InstanceLock(data_dir, "collector")
+    if not lock.acquire():
+        print(f"collector: waiting for the collector {lock.holder_text()} to exit", file=sys.stderr)
+    if not lock.is_held and not lock.acquire(wait_s=LOCK_WAIT_S):
+        print(f"collector: another collector {lock.holder_text()} is already counting {data_dir}", file=sys.stderr)
+        return configmod.EXIT_BUSY
     try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        print(f"collector: another collector is already counting {data_dir}", file=sys.stderr)
-        return configmod.EXIT_BAD_CONFIG
-    jsonstore.sweep_temp_files(data_dir)
-    signals = child.SignalQueue()
-    c = Collector(cfg, data_dir, jsonstore.runtime_dir(data_dir, create=True))
-    interval = args.interval or cfg["update_interval_seconds"]
-    c.start()
-    log.info("counting %s every %gs into %s", ", ".join(c.counted) or "(no interface yet)", interval, data_dir)
-    next_tick = time.monotonic() + interval
-    while True:
-        sigs = signals.drain()
-        if any(s in (signal.SIGTERM, signal.SIGINT) for s in sigs) or child.parent_gone():
-            break
-        if signal.SIGHUP in sigs:
-            c.cfg = child.reload_config(args.config, c.cfg, log)
-            c._routes_at = None
-            interval = args.interval or c.cfg["update_interval_seconds"]
-        if time.monotonic() >= next_tick:
-            c.tick()
-            next_tick += interval
-            if next_tick < time.monotonic():  # we fell behind (suspend): do not burst
-                next_tick = time.monotonic() + interval
-        time.sleep(max(0.0, min(0.5, next_tick - time.monotonic())))
-    c.tick()
-    c.flush(c.clock(), c.now())
-    c.write_live(c.now(), c.summary(c.now()), status="stopped")
-    log.info("stopped; ledger flushed")
-    lock.release()
+        store.sweep_temp_files(data_dir)
+        c = Collector(cfg, data_dir, store.runtime_dir(data_dir, create=True))
+        run(c, args.interval, args.config, data_dir)
+    finally:
+        lock.release()
     return 0
 
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 import config  # noqa: E402
-from collector import Collector  # noqa: E402
+from datacap.usage.collector import Collector  # noqa: E402
 from harness import Server, exit_cleanly_on_sigterm  # noqa: E402
 
 

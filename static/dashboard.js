@@ -31,13 +31,13 @@ const X = new Float64Array(CAPACITY), Y = new Float64Array(CAPACITY), G = new Fl
 const B = new Float64Array(CAPACITY), NO_BASE = new Array(CAPACITY).fill(null);
 let n = 0, maxY = 0, view = "time", chart = null;
 
-function resetSeries() { n = 0; maxY = 0; lastT = null; painted = 0; }
+function resetSeries() { n = 0; maxY = 0; lastT = null; }
 function addPoints(pts) {
   for (const p of pts) {
     if (lastT != null && p.t <= lastT) continue;
     if (n === CAPACITY) {  // full: drop the oldest half
       for (const a of [X, Y, G]) a.copyWithin(0, CAPACITY / 2);
-      n = CAPACITY / 2; painted = 0;  // the canvas no longer matches: draw it whole
+      n = CAPACITY / 2;
     }
     // plot each 1-s bin at its middle, in time and in GB (p.bytes is the count at the bin's end)
     X[n] = Date.parse(p.time) / 1000 + 0.5; Y[n] = p.mbps; G[n] = (p.bytes - p.mbps * 62500) / 1e9; n++; lastT = p.t;
@@ -46,12 +46,9 @@ function addPoints(pts) {
 }
 
 // ---- controls ----------------------------------------------------------------
-const ALLOWED = {
-  idle: ["start"], stopped: ["start", "reset"], finished: ["start", "reset"], error: ["start", "reset"],
-  running: ["pause", "stop"], paused: ["resume", "stop"], stopping: [],
-};
+let ACTIONS = {};  // status -> the actions it allows, from the server's one definition (/api/meta)
 function renderButtons() {
-  const ok = stats && !busy && failures === 0 ? ALLOWED[stats.status] || [] : [];
+  const ok = stats && !busy && failures === 0 ? ACTIONS[stats.status] || [] : [];
   for (const b of document.querySelectorAll("[data-action]")) b.disabled = !ok.includes(b.dataset.action);
 }
 async function act(action) {
@@ -103,12 +100,7 @@ function renderStats(s) {
 }
 
 // ---- chart -------------------------------------------------------------------
-// uPlot draws the whole chart when the picture changes: the data outgrew the axes, the minute's
-// fresh series, a new baseline or throttle event, a resize, the other view, a pointer over the
-// chart (its read-out must be current). In between, each second's new points are painted onto
-// uPlot's canvas as line segments in the same style, instead of re-running uPlot's whole layout
-// for one point: less CPU on a phone or a Raspberry Pi, and less code for V8 to compile into the
-// page's heap (uPlot's layout code, ~150 KB over the first ten minutes, when it ran every second).
+// uPlot draws the chart; each poll hands it the new series with setData (about 1 ms at 2048 points).
 // The axes move in steps: each range is the data's extent rounded up to the next "nice" value,
 // so the line grows into the chart and the labels stay put until it reaches the edge.
 const NICE = [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10];
@@ -121,7 +113,7 @@ const xRange = (u, min, max) => view === "gb" ? [0, niceCeil(Math.max(0.01, max 
 const yMax = () => niceCeil(Math.max(1, maxY, (stats && stats.baseline_speed) || 0) * 1.1);  // speed from 0: calm, honest
 const xs = () => (view === "time" ? X : G);
 const SPEED = { width: 2 }, BASE = { width: 1, dash: [6, 4] };
-let colors = {}, painted = 0, drawn = "";
+let colors = {}, drawn = "";
 
 // where a throttle event is shaded, in canvas pixels (an open one ends at the latest point)
 function eventSpan(u, ev) {
@@ -129,7 +121,7 @@ function eventSpan(u, ev) {
   const x1 = ev.end ? (view === "time" ? Date.parse(ev.end) / 1000 : ev.end_at_bytes / 1e9) : n ? xs()[n - 1] : u.scales.x.max;
   return [Math.round(Math.max(u.bbox.left, u.valToPos(x0, "x", true))), Math.round(Math.min(u.bbox.left + u.bbox.width, u.valToPos(x1, "x", true)))];
 }
-function afterDraw(u) {
+function afterDraw(u) {  // uPlot's public draw hook: shade the throttle events
   const ctx = u.ctx;
   for (const ev of (stats && stats.throttle_events) || []) {
     const [p0, p1] = eventSpan(u, ev);
@@ -140,32 +132,6 @@ function afterDraw(u) {
     ctx.beginPath(); ctx.moveTo(p0, u.bbox.top); ctx.lineTo(p0, u.bbox.top + u.bbox.height); ctx.stroke();
     ctx.restore();
   }
-  painted = u.data[0].length;  // uPlot has just drawn this many points
-}
-// paint points [painted, n) as uPlot would: same clip, pixel rounding, widths and dash phase;
-// every change to the context is undone (uPlot caches what it last set)
-function paintTail(u) {
-  const ctx = u.ctx, x = xs(), { left, top, width, height } = u.bbox, from = painted - 1;
-  const px = (i) => Math.round(u.valToPos(x[i], "x", true)), py = (v) => Math.round(u.valToPos(v, "y", true));
-  const stroke = (series, color, y) => {
-    const w = Math.round(series.width * devicePixelRatio * 1000) / 1000, off = (w % 2) / 2;
-    ctx.save();
-    ctx.beginPath(); ctx.rect(left - w / 2, top - w / 2, width + w, height + w); ctx.clip();
-    ctx.translate(off, off);
-    ctx.strokeStyle = color; ctx.lineWidth = w; ctx.lineJoin = ctx.lineCap = "round";  // round: no notch at the seam
-    ctx.setLineDash(series.dash || []); ctx.lineDashOffset = px(from) - px(0);
-    ctx.beginPath(); ctx.moveTo(px(from), y(from));
-    for (let i = painted; i < n; i++) ctx.lineTo(px(i), y(i));
-    ctx.stroke(); ctx.restore();
-  };
-  stroke(SPEED, colors.accent, (i) => py(Y[i]));
-  if (stats.baseline_speed != null) stroke(BASE, colors.muted, () => py(stats.baseline_speed));
-  const ev = (stats.throttle_events || []).at(-1);
-  if (ev && !ev.end) {
-    const p0 = px(from), p1 = eventSpan(u, ev)[1];
-    if (p1 > p0) { ctx.save(); ctx.fillStyle = colors.shade; ctx.fillRect(p0, top, p1 - p0, height); ctx.restore(); }
-  }
-  painted = n;
 }
 function makeChart() {
   if (chart) chart.destroy();
@@ -194,21 +160,18 @@ function setView(v) {
   $("v-time").setAttribute("aria-pressed", v === "time"); $("v-gb").setAttribute("aria-pressed", v === "gb");
   makeChart();
 }
-// what, besides new points, changes the picture: the baseline and the throttle events
+// what the chart shows: its points, the baseline and the throttle events
 function chartKey() {
   const evs = (stats && stats.throttle_events) || [], last = evs.at(-1);
-  return stats ? `${stats.baseline_speed} ${evs.length} ${last && last.end}` : "";
+  return stats ? `${n} ${lastT} ${stats.baseline_speed} ${evs.length} ${last && last.end}` : "";
 }
 function redrawChart(whole) {
   if (!chart) return makeChart();
-  if (document.hidden || chart.status !== 1) return;  // a hidden tab draws nothing; uPlot's first draw is pending
-  const fresh = painted < n, hovering = chart.cursor.left >= 0, y1 = yMax(), { x, y } = chart.scales;
-  const [x0, x1] = n ? xRange(chart, xs()[0], xs()[n - 1]) : [x.min, x.max];
-  const outgrown = x0 !== x.min || x1 !== x.max || y1 !== y.max;
-  if (whole || outgrown || drawn !== chartKey() || painted > n || (fresh && (painted < 1 || hovering))) {
-    if (y1 !== y.max) chart.setScale("y", { min: 0, max: y1 });
-    chart.setData(chartData());
-  } else if (fresh) paintTail(chart);  // an idle test paints nothing
+  if (document.hidden) return;  // a hidden tab draws nothing; visibilitychange catches up
+  if (!whole && drawn === chartKey()) return;  // an idle, paused or stopped test draws nothing
+  const y1 = yMax();
+  if (y1 !== chart.scales.y.max) chart.setScale("y", { min: 0, max: y1 });
+  chart.setData(chartData());
 }
 $("v-time").addEventListener("click", () => setView("time"));
 $("v-gb").addEventListener("click", () => setView("gb"));
@@ -309,6 +272,10 @@ async function poll() {
   }
 }
 function kick() { clearTimeout(pollTimer); pollTimer = null; poll(); }
+async function loadMeta() {
+  try { ACTIONS = (await api("/api/meta")).actions; } catch (e) { setTimeout(loadMeta, 2000); }
+  renderButtons();
+}
 
 // ---- forms ---------------------------------------------------------------------
 $("adjust").addEventListener("submit", async (e) => {
@@ -352,4 +319,5 @@ $("config").addEventListener("submit", async (e) => {
 
 matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => chart && makeChart());
 document.addEventListener("visibilitychange", () => redrawChart(true));
+loadMeta();
 kick();

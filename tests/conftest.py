@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fake_isp import FakeISP  # noqa: E402
 from harness import Server  # noqa: E402
-from jsonstore import runtime_dir  # noqa: E402
+from datacap.store import runtime_dir  # noqa: E402
 
 IN_CI = os.environ.get("CI") == "true"
 

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-import jsonstore
-from server import create_app
-from supervisor import Supervisor
+from datacap import store as jsonstore
+from datacap.web import create_app
+from datacap.supervise.supervisor import Supervisor
 from test_supervisor import World
 
 LOCAL = {"Host": "127.0.0.1:8000"}

@@ -30,23 +30,6 @@ def page(chromium):
     ctx.close()
 
 
-# the page's canvas as painted, then redrawn whole by uPlot: how many pixels differ
-COMPARE_WITH_FULL_REDRAW = """async () => {
-  const g = chart.ctx, w = g.canvas.width, h = g.canvas.height, before = g.getImageData(0, 0, w, h).data, at = n;
-  chart.setData(chartData());
-  await new Promise((r) => setTimeout(r, 50));
-  const after = g.getImageData(0, 0, w, h).data;
-  let differ = 0, inked = 0;
-  for (let i = 0; i < after.length; i += 4) {  // colour times alpha: a faint edge pixel counts little
-    let d = 0;
-    for (let c = 0; c < 3; c++) d += Math.abs(before[i + c] * before[i + 3] - after[i + c] * after[i + 3]) / 255;
-    if (after[i + 3] > 0) inked++;
-    if (d > 96) differ++;
-  }
-  return { differ, inked, same_data: at === n };
-}"""
-
-
 def status(page):
     return page.get_by_test_id("status").inner_text()
 
@@ -84,41 +67,32 @@ def test_throttle_banner_appears_when_the_isp_drops_the_rate(server, fake_isp, p
     banner.wait_for(state="visible", timeout=40_000)
     text = banner.inner_text()
     assert text.startswith("Throttled at 0.1") and "→" in text and "Mbit/s since" in text
-    time.sleep(3)  # the open event's shading grows with the line, painted in place
-    r = page.evaluate(COMPARE_WITH_FULL_REDRAW)
-    assert r["differ"] < 0.002 * r["inked"] or not r["same_data"], r
     assert page.console_errors == []
 
 
-def test_chart_paints_new_points_without_a_full_redraw_and_idles_quietly(server, fake_isp, page):
+def test_chart_gets_every_new_point_through_uplot_and_idles_quietly(server, fake_isp, page):
     isp = fake_isp(rate_mbps=40)
     s = server(test_urls=[isp.url()], baseline_seconds=3)
     page.goto(s.url + "/")
     page.get_by_role("button", name="Start", exact=True).click()
     wait_for(lambda: page.evaluate("stats.baseline_speed != null && n >= 6"), 15, "baseline and points on the chart")
-    page.evaluate("window.full = 0; chart.hooks.draw.push(() => full++); window.axes = [chart.scales.x.min, chart.scales.x.max]")
+    page.evaluate("window.draws = 0; chart.hooks.draw.push(() => draws++)")
     n0 = page.evaluate("n")
-    time.sleep(5)
-    full, n1, painted, axes = page.evaluate("[full, n, painted, [chart.scales.x.min, chart.scales.x.max]]")
-    assert n1 - n0 >= 4 and painted == n1  # every new point is on the canvas ...
-    assert full <= 2 and axes == page.evaluate("axes")  # ... painted in place (uPlot redraws only for a y step), axes put
-    for _ in range(5):  # the tail painted second by second looks like uPlot's own drawing of it
-        r = page.evaluate(COMPARE_WITH_FULL_REDRAW)
-        if r["same_data"]:
-            break
-    assert r["same_data"] and r["inked"] > 10_000 and r["differ"] < 0.002 * r["inked"], r
+    time.sleep(4)
+    n1, drawn_points, draws = page.evaluate("[n, chart.data[1].length, draws]")
+    assert n1 - n0 >= 3 and drawn_points == n1 and draws >= 3  # uPlot itself drew each poll's points
     page.get_by_role("button", name="Stop", exact=True).click()
     wait_for(lambda: status(page) == "stopped", 8, "stopped")
     time.sleep(1.5)
-    page.evaluate("full = 0")
+    page.evaluate("draws = 0")
     time.sleep(3)
-    assert page.evaluate("[full, painted === n]") == [0, True]  # still polling, nothing new: nothing drawn
+    assert page.evaluate("draws") == 0  # still polling, nothing new: nothing drawn
     assert page.console_errors == []
 
 
 def test_reset_asks_for_confirmation(server, tmp_path, page):
     s = server()
-    import jsonstore
+    from datacap import store as jsonstore
     jsonstore.write_json_atomic(s.data_dir / "downloader.json", {"status": "finished", "total_bytes": 5 * 10**9,
                                                                 "total_gb": 5.0, "data_points": []})
     page.goto(s.url + "/")

@@ -40,7 +40,7 @@ def test_port_in_use_is_a_clear_error(tmp_path):
 
 
 def test_browser_opens_only_for_a_person_at_a_desktop(monkeypatch):
-    import server
+    from datacap import serve as server
     monkeypatch.setattr(server.sys, "platform", "linux")
     monkeypatch.setattr(server.sys.stdin, "isatty", lambda: True, raising=False)
     monkeypatch.setattr(server.sys.stdout, "isatty", lambda: True, raising=False)

@@ -6,10 +6,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import config
-import ledger as ledgermod
-import usage
-from collector import Collector
+from datacap import config
+from datacap.usage import ledger as ledgermod
+from datacap.usage import cycles as usage
+from datacap.usage.collector import Collector
 
 TZ = ZoneInfo("Europe/Berlin")
 GBIT = 125e6  # bytes/s

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-import config
+from datacap import config
 from conftest import ROOT
 
 

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-import jsonstore
+from datacap import store as jsonstore
 from conftest import need
 from test_collector import Machine, used
 

@@ -7,11 +7,11 @@ from datetime import datetime
 
 import pytest
 
-import config
-import jsonstore
+from datacap import config
+from datacap import store as jsonstore
 from conftest import ROOT
-from downloader import ERROR_AFTER_S, Downloader, State
-from server import create_app
+from datacap.measure.session import ERROR_AFTER_S, Downloader, State
+from datacap.web import create_app
 
 
 class FakePool:
@@ -131,7 +131,7 @@ def test_throttle_events_survive_a_server_restart(tmp_path):
 def test_by_hand_arguments_are_validated(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "downloader.py"), "--data-dir", str(tmp_path), "--streams", "0"],
                        capture_output=True, text=True, timeout=20)
-    assert r.returncode == 2 and "--streams must be from 1 to 64" in r.stderr
+    assert r.returncode == 2 and "--streams must be a whole number from 1 to 64" in r.stderr
 
 
 def test_file_is_fsynced_on_what_matters_not_every_second(tmp_path, monkeypatch):
@@ -145,3 +145,18 @@ def test_file_is_fsynced_on_what_matters_not_every_second(tmp_path, monkeypatch)
     assert synced[-1] is True  # RUNNING -> PAUSED is durable
     run_for(d, clock, pool, 65, mbps=0)
     assert synced.count(True) == 3  # and once a minute
+
+
+def test_sighup_applies_a_new_threshold_to_the_running_detector(tmp_path):
+    cfg_path = tmp_path / "config.json"
+    cfg_path.write_text(json.dumps({"stop_at_cap": False, "throttle_threshold_percent": 50}))
+    d, clock, pool = make(tmp_path, throttle_threshold_percent=50)
+    d.config_path = cfg_path
+    run_for(d, clock, pool, 20, mbps=80)
+    assert d.detector.baseline_bps is not None
+    run_for(d, clock, pool, 15, mbps=56)  # -30 %: no throttle at a 50 % threshold
+    assert d.detector.events == []
+    cfg_path.write_text(json.dumps({"stop_at_cap": False, "throttle_threshold_percent": 20}))
+    d.handle(signal.SIGHUP)
+    run_for(d, clock, pool, 15, mbps=56)  # -30 % is a throttle at 20 %
+    assert d.snapshot()["threshold_percent"] == 20 and len(d.detector.events) == 1

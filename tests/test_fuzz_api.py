@@ -4,9 +4,9 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import jsonstore
-from server import create_app
-from supervisor import Supervisor
+from datacap import store as jsonstore
+from datacap.web import create_app
+from datacap.supervise.supervisor import Supervisor
 from test_supervisor import World
 
 PATHS = ["/", "/api/stats", "/api/start", "/api/stop", "/api/pause", "/api/resume", "/api/reset", "/api/usage",

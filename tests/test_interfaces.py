@@ -1,5 +1,5 @@
 """Which interfaces count toward the cap."""
-import interfaces
+from datacap.usage import interfaces
 
 
 def test_auto_counts_default_route_interfaces_minus_tunnels():

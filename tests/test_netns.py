@@ -79,6 +79,6 @@ def test_auto_counts_the_default_route_interface_and_not_a_tunnel(link):
     netns.sh("ip", "netns", "exec", link.ns, "ip", "link", "add", "wg0", "type", "veth", "peer", "name", "wg0p")
     netns.sh("ip", "netns", "exec", link.ns, "ip", "link", "set", "wg0", "up")
     netns.sh("ip", "netns", "exec", link.ns, "ip", "route", "add", "default", "dev", "wg0", "metric", "50")
-    code = "import interfaces; print(','.join(interfaces.counted_interfaces('auto', interfaces.read_counters())))"
+    code = "from datacap.usage import interfaces; print(','.join(interfaces.counted_interfaces('auto', interfaces.read_counters())))"
     r = netns.sh("ip", "netns", "exec", link.ns, sys.executable, "-c", code)
     assert r.stdout.strip() == ns_if

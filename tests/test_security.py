@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from conftest import ROOT
-from server import create_app
-from supervisor import Supervisor
+from datacap.web import create_app
+from datacap.supervise.supervisor import Supervisor
 from test_supervisor import World
 
 HOSTILE = [

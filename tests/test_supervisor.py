@@ -1,9 +1,11 @@
 """The supervisor's state machine on a fake clock with fake processes."""
+import os
 import signal
 
 import pytest
 
-from supervisor import BACKOFF_MAX, MAX_FAST_FAILURES, START_SECS, STOP_TIMEOUT, Child, State, Supervisor
+from datacap.supervise.child import BACKOFF_MAX, HUNG_AFTER_S, MAX_FAST_FAILURES, START_SECS, STOP_TIMEOUT, Child, State
+from datacap.supervise.supervisor import Supervisor
 
 
 class FakeProc:
@@ -143,3 +145,64 @@ def test_reload_sends_sighup_to_live_children(world):
     s.start()
     s.reload()
     assert world.procs[0].signals == [signal.SIGHUP]
+
+
+def test_a_spawn_that_fails_with_oserror_backs_off_and_shows_why(world):
+    def refuse(argv, **kw):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+    c = Child("collector", [], autorestart=True, clock=world.clock, popen=refuse)
+    assert c.spawn() is False
+    assert c.state is State.BACKOFF and "Resource temporarily unavailable" in c.snapshot()["last_error"]
+    c.popen = world.popen  # the system recovers: the retry after the back-off starts it
+    world.t = c.retry_at
+    c.tick()
+    assert c.state is State.STARTING and len(world.procs) == 1
+
+
+def test_start_whose_spawn_fails_answers_why_and_the_server_goes_on(world, tmp_path):
+    s = Supervisor(tmp_path / "c.json", tmp_path, clock=world.clock, popen=world.popen)
+    s.downloader.popen = lambda argv, **kw: (_ for _ in ()).throw(OSError(12, "Cannot allocate memory"))
+    ok, why = s.control("start")
+    assert ok is False and "Cannot allocate memory" in why
+
+
+def test_a_child_whose_heartbeat_stops_is_killed_and_restarted_like_a_crash(world):
+    beat = {"v": 1}
+    c = Child("collector", [], autorestart=True, clock=world.clock, popen=world.popen, heartbeat=lambda: beat["v"])
+    c.spawn()
+    for _ in range(10):  # alive: the heartbeat moves every few seconds
+        world.t += 3
+        beat["v"] += 1
+        c.tick()
+    assert c.state is State.RUNNING and world.procs[-1].signals == []
+    world.t += HUNG_AFTER_S - 1  # SIGSTOP: the process exists, the heartbeat stands still
+    c.tick()
+    assert world.procs[-1].signals == []
+    world.t += 1
+    c.tick()
+    assert world.procs[-1].signals == [signal.SIGKILL]
+    c.tick()  # reaped: a crash after a long run restarts after one second
+    assert c.state is State.BACKOFF and "no heartbeat" in c.snapshot()["last_error"]
+    world.t += 1
+    c.tick()
+    assert c.state is State.STARTING and len(world.procs) == 2
+
+
+def test_nothing_starts_once_shutdown_has_begun(world, tmp_path):
+    s = Supervisor(tmp_path / "c.json", tmp_path, clock=world.clock, popen=world.popen)
+    s.start()
+    s.closing = True
+    assert s.control("start") == (False, "datacap is shutting down")
+    assert len(world.procs) == 1  # only the collector
+
+
+def test_start_names_a_hand_run_downloader_holding_the_folder(world, tmp_path):
+    from datacap.store import InstanceLock
+    other = InstanceLock(tmp_path, "downloader")
+    assert other.acquire()
+    try:
+        s = Supervisor(tmp_path / "c.json", tmp_path, clock=world.clock, popen=world.popen)
+        ok, why = s.control("start")
+        assert ok is False and f"(pid {os.getpid()})" in why and world.procs == []
+    finally:
+        other.release()

@@ -4,7 +4,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from throttle import SpeedMeter, ThrottleDetector, two_level_split
+from datacap.measure.speed import SpeedMeter
+from datacap.measure.throttle import ThrottleDetector, two_level_split
 
 MBIT = 1e6 / 8  # bytes per second in 1 Mbit/s
 WALL0 = 1_700_000_000.0

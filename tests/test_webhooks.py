@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import jsonstore
+from datacap import store as jsonstore
 from harness import wait_for
-from webhooks import Notifier
+from datacap.notify.webhooks import Notifier
 
 
 class Receiver:

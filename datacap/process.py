@@ -1,13 +1,15 @@
-"""What downloader.py and collector.py share as children of server.py."""
+"""What every datacap process shares: signals as a queue, arguments, logging, config, heartbeat."""
 import argparse
 import logging
 import os
 import queue
 import signal
 import sys
+import time
 from pathlib import Path
 
-import config as configmod
+from datacap import config as configmod
+from datacap import store
 
 PARENT_ENV = "DATACAP_PARENT_PID"
 HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP)
@@ -34,6 +36,29 @@ class SignalQueue:
                 out.append(self._queue.get_nowait())
             except queue.Empty:
                 return out
+
+
+class Heartbeat:
+    """Touch `<role>.heartbeat` in the runtime folder about once a second: the supervisor's sign of life."""
+
+    def __init__(self, data_dir, role, clock=time.monotonic):
+        self.path = store.runtime_dir(data_dir, create=True) / f"{role}.heartbeat"
+        self.clock, self._at = clock, None
+
+    def beat(self):
+        now = self.clock()
+        if self._at is not None and now - self._at < 1.0:
+            return
+        self._at = now
+        try:
+            os.utime(self.path)
+        except FileNotFoundError:
+            try:
+                self.path.touch()
+            except OSError:
+                pass
+        except OSError:
+            pass
 
 
 def parent_gone():

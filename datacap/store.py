@@ -1,4 +1,4 @@
-"""Atomic JSON files: one writer per file, lock-free readers, bounded content."""
+"""Atomic JSON files, one writer per file and lock-free readers; single-instance locks per data folder."""
 import hashlib
 import json
 import logging
@@ -7,6 +7,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import filelock
+import psutil
 
 log = logging.getLogger(__name__)
 
@@ -94,3 +97,55 @@ def runtime_dir(data_dir, create=False):
         except OSError:
             pass
     return data_dir
+
+
+class InstanceLock:
+    """One process per role and data folder: a FileLock on `<role>.lock`, the holder's pid in `<role>.pid`."""
+
+    def __init__(self, data_dir, role):
+        self.lock = filelock.FileLock(str(Path(data_dir) / f"{role}.lock"))
+        self.pid_path = Path(data_dir) / f"{role}.pid"
+
+    def acquire(self, wait_s=0.0):
+        """True once held; waits up to wait_s (a holder that is exiting releases it then)."""
+        try:
+            self.lock.acquire(timeout=wait_s)
+        except filelock.Timeout:
+            return False
+        try:
+            self.pid_path.write_text(str(os.getpid()))
+        except OSError:
+            pass  # the pid only names the holder in messages
+        return True
+
+    @property
+    def is_held(self):
+        return self.lock.is_locked
+
+    def release(self):
+        if self.lock.is_locked:
+            self.pid_path.unlink(missing_ok=True)
+            self.lock.release()
+
+    def holder(self):
+        """The pid of another live process holding the lock, or None when it is free."""
+        probe = filelock.FileLock(self.lock.lock_file, is_singleton=False) if not self.lock.is_locked else None
+        if probe is None:
+            return None  # we hold it
+        try:
+            probe.acquire(timeout=0)
+        except filelock.Timeout:  # (a TimeoutError, so an OSError: caught first)
+            try:
+                pid = int(self.pid_path.read_text())
+            except (OSError, ValueError):
+                return -1  # held, by a process that has not written its pid yet
+            return pid if psutil.pid_exists(pid) else -1
+        except OSError:
+            return None  # no data folder yet: nobody holds it
+        probe.release()
+        return None
+
+    def holder_text(self):
+        """'(pid N)' naming the holder when it is known, for messages."""
+        pid = self.holder()
+        return f"(pid {pid})" if pid and pid > 0 else "(pid unknown)"

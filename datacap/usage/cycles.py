@@ -1,8 +1,10 @@
-"""Billing cycles and the cap: pure functions over usage.json and adjustments.json."""
+"""Billing cycles and the cap: pure functions over the ledger and adjustments.json."""
 import calendar
 import time as _time
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from datacap.usage import adjustments as adjustmentsmod
 
 
 def _clamped(year, month, day):
@@ -38,13 +40,6 @@ def used_bytes(entry, count):
     return sum(rx + (tx if count == "both" else 0) for rx, tx in entry.values())
 
 
-def active_adjustment(adjustments, start):
-    """The newest not-undone ISP reading for the cycle that started on `start`."""
-    items = (adjustments or {}).get("items", [])
-    live = [a for a in items if a.get("cycle_start") == start.isoformat() and not a.get("undone")]
-    return live[-1] if live else None
-
-
 def cycle_summary(ledger, adjustments, cfg, now):
     """Everything the dashboard says about the cap, for the cycle containing `now` (aware)."""
     days = (ledger or {}).get("days", {})
@@ -58,7 +53,7 @@ def cycle_summary(ledger, adjustments, cfg, now):
         daily.append({"date": d.isoformat(), "bytes": used_bytes(days.get(d.isoformat(), {}), cfg["count"])})
         d += timedelta(days=1)
     counted = sum(x["bytes"] for x in daily)
-    adj = active_adjustment(adjustments, start)
+    adj = adjustmentsmod.active(adjustments, start)
     offset = adj["offset_bytes"] if adj else 0
     used = max(0, counted + offset)
     cap = int(cfg["data_cap_gb"] * 1e9)

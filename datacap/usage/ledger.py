@@ -5,8 +5,14 @@ a counter that grows gives new - old; one that shrinks is a wrap at the counter'
 when the implied bytes are plausible for the link, else a reset (count what it shows
 since), else discarded. Every wrap, reset, discard, reboot and gap is a counter event.
 """
+import logging
+import os
 import sys
 from datetime import timedelta
+
+from datacap import store
+
+log = logging.getLogger("collector")
 
 VERSION = 1
 DAYS_KEPT = 430  # more than 13 months
@@ -41,6 +47,23 @@ def valid(ledger):
     return (isinstance(ledger, dict) and ledger.get("version") == VERSION
             and all(isinstance(ledger.get(k), dict) for k in ("days", "hours", "totals"))
             and isinstance(ledger.get("counter_events"), list) and isinstance(ledger.get("alerts"), list))
+
+
+def load(path, now):
+    """Read usage.json; a corrupt one is moved aside and the last good copy restored."""
+    if not path.exists():
+        return empty()
+    data = store.read_json(path)
+    if valid(data):
+        return data
+    aside = path.with_name(f"{path.name}.corrupt-{now.strftime('%Y%m%dT%H%M%S')}")
+    os.replace(path, aside)
+    backup = store.read_json(path.with_name(path.name + ".bak"))
+    if valid(backup):
+        log.error("usage.json was corrupt: moved to %s, restored usage.json.bak", aside.name)
+        return backup
+    log.error("usage.json was corrupt: moved to %s, no valid backup, starting a new ledger", aside.name)
+    return empty()
 
 
 class Ledger:
@@ -129,3 +152,25 @@ class Ledger:
         self.data["alerts"].extend(new)
         del self.data["alerts"][:-ALERTS_KEPT]
         return new
+
+
+def _pairs(entry):
+    """{iface: [rx, tx]} as the API shows it, skipping anything malformed."""
+    return {n: {"rx_bytes": v[0], "tx_bytes": v[1]} for n, v in (entry or {}).items()
+            if isinstance(v, list) and len(v) == 2}
+
+
+def totals(ledger):
+    """All-time counted bytes per interface."""
+    return _pairs((ledger or {}).get("totals"))
+
+
+def daily(ledger, count, used_bytes):
+    """Per-day rows, oldest first; used_bytes(entry, count) is the cap's rule for a day."""
+    days = (ledger or {}).get("days") or {}
+    return [{"date": day, "used_bytes": used_bytes(v, count), "interfaces": _pairs(v)} for day, v in sorted(days.items())]
+
+
+def hourly(ledger, count, used_bytes):
+    hours = (ledger or {}).get("hours") or {}
+    return [{"hour": h, "used_bytes": used_bytes(v, count)} for h, v in sorted(hours.items())]

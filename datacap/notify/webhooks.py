@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import requests
 
-import jsonstore
+from datacap import store
 
 log = logging.getLogger("webhooks")
 
@@ -54,7 +54,7 @@ class Notifier:
         self.views = views
         self.path = data_dir / "webhooks.json"
         self.post, self.clock = post, clock
-        state = jsonstore.read_json(self.path) or {}
+        state = store.read_json(self.path) or {}
         self.sent = list(state.get("sent", []))
         self.first_scan = "sent" not in state  # throttle events from before we existed are not news
         self.pending = {}  # key -> [payload, attempts, next_try]
@@ -101,7 +101,7 @@ class Notifier:
     def _mark_sent(self, key):
         self.sent = (self.sent + [key])[-KEYS_KEPT:]
         try:
-            jsonstore.write_json_atomic(self.path, {"sent": self.sent})
+            store.write_json_atomic(self.path, {"sent": self.sent})
         except OSError as exc:
             log.error("cannot write %s: %s", self.path, exc)
 

@@ -1,12 +1,15 @@
 """GET /metrics: a prometheus-client custom collector that reads the JSON files at scrape time."""
 from datetime import date, datetime
 
+from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import CollectorRegistry
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
-STATUSES = ("idle", "running", "paused", "stopping", "stopped", "finished", "error")
+from datacap.measure.session_file import Status
+from datacap.web.views import views
+
+bp = Blueprint("metrics", __name__)
 MBIT_TO_BYTES = 1e6 / 8
 
 
@@ -34,7 +37,7 @@ class DatacapCollector:
         v = self.views
         s = v.stats(since=float("inf"))  # no points: the scrape stays small
         yield _gauge("datacap_downloader_status", "1 for the downloader's current status",
-                     [([st], 1.0 if s["status"] == st else 0.0) for st in STATUSES], ["status"])
+                     [([st.value], 1.0 if s["status"] == st.value else 0.0) for st in Status], ["status"])
         yield _gauge("datacap_download_speed_bytes_per_second", "Current download speed (5-s window)",
                      s["speed_mbps"] * MBIT_TO_BYTES)
         yield _gauge("datacap_download_baseline_bytes_per_second", "Baseline speed of this session (0 before known)",
@@ -82,7 +85,8 @@ class DatacapCollector:
         yield up
 
 
-def render(views):
+@bp.get("/metrics")
+def metrics():
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatacapCollector(views))
-    return generate_latest(registry)
+    registry.register(DatacapCollector(views()))
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

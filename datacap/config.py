@@ -6,10 +6,11 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_CONFIG_PATH = HERE / "config.json"
-DEFAULT_DATA_DIR = HERE / "data"
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: entry points, config.json, data/
+DEFAULT_CONFIG_PATH = ROOT / "config.json"
+DEFAULT_DATA_DIR = ROOT / "data"
 EXIT_BAD_CONFIG = 2  # the supervisor never restarts a child that exits with this
+EXIT_BUSY = 3  # the data folder is in use by a process that is not exiting: back off and retry
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 DEFAULTS = {

@@ -1,0 +1,201 @@
+"""One test session: stream from test URLs, measure speed, detect throttling; the writer of downloader.json.
+
+Signals: TERM/INT stop, USR1 pause, USR2 resume, HUP reload config (a new threshold applies at once).
+"""
+import logging
+import os
+import signal
+import time
+import uuid
+from collections import deque
+from datetime import datetime, timezone
+
+from datacap import process, store
+from datacap.measure import session_file
+from datacap.measure.session_file import Status as State
+from datacap.measure.speed import SpeedMeter, mbps
+from datacap.measure.streams import StreamPool
+from datacap.measure.throttle import ThrottleDetector
+from datacap.usage import cycles
+
+log = logging.getLogger("downloader")
+
+TICK_S = 0.1
+ERROR_AFTER_S = 60.0  # every URL failing this long ends the session with status "error"
+SAMPLES_KEPT = 600  # 1-s points in data_points
+HISTORY_KEPT = 720  # coarse points for the whole session; resolution halves when full
+CAP_CHECK_S = 5.0
+SYNC_S = 60.0  # fsync at least this often; always on a state change or a throttle event
+PAST_SESSIONS_KEPT = 20
+
+
+def iso(epoch):
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Downloader:
+    """One session: a state machine driven by tick(), a StreamPool doing the I/O."""
+
+    def __init__(self, cfg, data_dir, urls=None, streams=None, limit_gb=None,
+                 clock=time.monotonic, wall=time.time, pool=None, config_path=None):
+        self.cfg = cfg
+        self.config_path = config_path
+        self.data_dir = data_dir
+        self.path = data_dir / session_file.NAME
+        self.clock, self.wall = clock, wall
+        self.urls = list(urls or cfg["test_urls"])
+        limit = limit_gb if limit_gb is not None else cfg["session_limit_gb"]
+        self.limit_bytes = int(limit * 1e9) if limit else None
+        self.pool = pool or StreamPool(self.urls, streams or cfg["streams"], self.limit_bytes)
+        self.state = State.RUNNING
+        self.reason = None
+        self.meter = SpeedMeter()
+        self.detector = ThrottleDetector(cfg["throttle_threshold_percent"], cfg["baseline_seconds"])
+        self.samples = deque(maxlen=SAMPLES_KEPT)
+        self.history = []
+        self.history_step = 10
+        self.session_id = uuid.uuid4().hex[:12]
+        self.started_wall = wall()
+        self.active_s = 0.0
+        self._last_clock = clock()
+        self._last_write = None
+        self._last_sync = None
+        self._synced_events = None  # (state, event count, last end) at the last fsync
+        self._last_cap_check = None
+        self._usage = store.CachedReader(data_dir / "usage.json")
+        self._adjust = store.CachedReader(data_dir / "adjustments.json")
+        self.past_sessions = session_file.normalize(store.read_json(self.path))["past_sessions"][-PAST_SESSIONS_KEPT:]
+
+    def _set_state(self, state, reason=None):
+        log.info("%s -> %s%s", self.state.value, state.value, f" ({reason})" if reason else "")
+        self.state, self.reason = state, reason
+        self.write()
+
+    # -- signals -------------------------------------------------------------
+    def handle(self, signum):
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            self.stop(State.STOPPED, "stopped by user")
+        elif signum == signal.SIGUSR1 and self.state is State.RUNNING:
+            self.pool.pause()
+            self._set_state(State.PAUSED)  # RUNNING -> PAUSED
+        elif signum == signal.SIGUSR2 and self.state is State.PAUSED:
+            self.meter.restart_warmup(self.active_s)
+            self._last_clock = self.clock()
+            self.pool.resume()
+            self._set_state(State.RUNNING)  # PAUSED -> RUNNING
+        elif signum == signal.SIGHUP:
+            self.cfg = process.reload_config(self.config_path, self.cfg, log)
+            self.detector.set_threshold(self.cfg["throttle_threshold_percent"])
+
+    def stop(self, state, reason):
+        if self.state in (State.RUNNING, State.PAUSED):
+            self.pool.stop()
+            self._set_state(state, reason)  # RUNNING/PAUSED -> STOPPED/FINISHED/ERROR
+
+    @property
+    def done(self):
+        return self.state in (State.STOPPED, State.FINISHED, State.ERROR)
+
+    # -- the loop ------------------------------------------------------------
+    def tick(self):
+        """Sample counters, close bins, feed the detector, enforce limits, write the file."""
+        now = self.clock()
+        if self.state is State.RUNNING:
+            self.active_s += now - self._last_clock
+            if self.pool.any_failing():
+                self.meter.mark_unhealthy()
+            total = self.pool.total_bytes()
+            for b in self.meter.add(self.active_s, total, self.wall()):
+                self.detector.feed(b, iso)
+                self._record_point(b)
+            self._enforce_limits(total, now)
+        self._last_clock = now
+        interval = self.cfg["update_interval_seconds"]
+        if self._last_write is None or now - self._last_write >= interval:
+            self.write()
+
+    def _record_point(self, b):
+        point = {"t": b.index, "time": iso(b.wall_start), "mbps": round(mbps(b.bytes), 3),
+                 "bytes": b.start_bytes + round(b.bytes)}
+        self.samples.append(point)
+        if b.index % self.history_step == 0:
+            self.history.append(point)
+            if len(self.history) >= HISTORY_KEPT:  # halve the resolution, keep the whole session
+                self.history = self.history[::2]
+                self.history_step *= 2
+
+    def _enforce_limits(self, total, now):
+        if self.limit_bytes and total >= self.limit_bytes:
+            self.stop(State.FINISHED, f"session limit of {self.limit_bytes / 1e9:g} GB reached")
+        elif self.pool.failing_since() is not None and now - self.pool.failing_since() > ERROR_AFTER_S:
+            err = self.pool.last_error or {}
+            self.stop(State.ERROR, f"every test URL failed for {ERROR_AFTER_S:.0f} s: {err.get('message')}")
+        elif self.cfg["stop_at_cap"] and (self._last_cap_check is None or now - self._last_cap_check >= CAP_CHECK_S):
+            self._last_cap_check = now
+            summary = cycles.cycle_summary(self._usage.read(), self._adjust.read(), self.cfg, datetime.now().astimezone())
+            if summary["used_bytes"] >= summary["cap_bytes"]:
+                self.stop(State.FINISHED, "data cap reached for this billing cycle")
+
+    def snapshot(self):
+        total = self.pool.total_bytes()
+        event = self.detector.open_event
+        base = self.detector.baseline_bps
+        return {
+            "status": self.state.value, "reason": self.reason, "pid": os.getpid(),
+            "session_id": self.session_id, "session_start": iso(self.started_wall),
+            "updated_at": iso(self.wall()), "update_interval_seconds": self.cfg["update_interval_seconds"],
+            "speed_mbps": round(mbps(self.meter.rate_bps()), 3) if self.state is State.RUNNING else 0.0,
+            "avg_speed": round(mbps(total / self.active_s), 3) if self.active_s > 0 else 0.0,
+            "peak_speed": round(mbps(self.meter.peak_bps), 3),
+            "baseline_speed": round(mbps(base), 3) if base is not None else None,
+            "total_bytes": total, "total_gb": round(total / 1e9, 4),
+            "session_duration": round(self.active_s, 1),
+            "throttle_detected": event is not None, "throttle_events": self.detector.events,
+            "streams": self.pool.n, "urls": self.urls, "limit_bytes": self.limit_bytes,
+            "stop_at_cap": self.cfg["stop_at_cap"], "threshold_percent": self.cfg["throttle_threshold_percent"],
+            "last_error": self.pool.last_error, "error_count": self.pool.error_count,
+            "data_points": list(self.samples), "history": self.history,
+            "past_sessions": self.past_sessions,
+        }
+
+    def _durable_due(self, now):
+        """Readers never need fsync (the rename is atomic); durability does, on what matters."""
+        events = self.detector.events
+        mark = (self.state, len(events), events[-1]["end"] if events else None)
+        if mark != self._synced_events or self._last_sync is None or now - self._last_sync >= SYNC_S:
+            self._synced_events, self._last_sync = mark, now
+            return True
+        return False
+
+    def write(self):
+        snap = self.snapshot()
+        if self.done:  # the finished session joins the bounded list of past ones
+            summary = {k: snap[k] for k in ("session_id", "session_start", "status", "reason", "total_bytes",
+                                            "avg_speed", "peak_speed", "baseline_speed", "throttle_events")}
+            snap["past_sessions"] = (self.past_sessions + [summary])[-PAST_SESSIONS_KEPT:]
+        try:
+            now = self.clock()
+            store.write_json_atomic(self.path, snap, fsync=self._durable_due(now))
+            self._last_write = now
+        except OSError as exc:  # disk full or read-only: keep measuring, retry next tick
+            log.error("cannot write %s: %s", self.path, exc)
+
+
+def run(d, data_dir):
+    """The process loop: signals, the parent's death, ticks; returns the exit code."""
+    signals = process.SignalQueue()
+    heartbeat = process.Heartbeat(data_dir, "downloader")
+    log.info("session %s: %d streams from %s", d.session_id, d.pool.n, ", ".join(d.urls))
+    d.pool.start()
+    d.write()
+    while not d.done:
+        heartbeat.beat()
+        for signum in signals.drain():
+            d.handle(signum)
+        if process.parent_gone():
+            d.stop(State.STOPPED, "server went away")
+        if not d.done:
+            d.tick()
+        time.sleep(TICK_S)
+    log.info("session %s ended: %s, %.3f GB", d.session_id, d.reason, d.pool.total_bytes() / 1e9)
+    return 1 if d.state is State.ERROR else 0

@@ -1,0 +1,105 @@
+"""The collector (kept alive) and the downloader (on demand), under one lock, like supervisor and gunicorn."""
+import signal
+import subprocess
+import threading
+import time
+
+from datacap import store
+from datacap.measure import session_file
+from datacap.supervise.child import STOP_TIMEOUT, Child, State
+
+
+def heartbeat_of(path):
+    """A child's heartbeat: the mtime of the file it touches every loop, None before the first."""
+    def read():
+        try:
+            return path.stat().st_mtime_ns
+        except OSError:
+            return None
+    return read
+
+
+class Supervisor:
+    """Start/stop/pause/resume the downloader, keep the collector alive; tick() does all process work."""
+
+    def __init__(self, config_path, data_dir, clock=time.monotonic, popen=subprocess.Popen):
+        common = ["--config", str(config_path), "--data-dir", str(data_dir)]
+        live = store.runtime_dir(data_dir)
+        self.collector = Child("collector", common, autorestart=True, clock=clock, popen=popen,
+                               heartbeat=heartbeat_of(live / "collector.heartbeat"))
+        self.downloader = Child("downloader", common, autorestart=False, clock=clock, popen=popen,
+                                heartbeat=heartbeat_of(live / "downloader.heartbeat"))
+        self.downloader_lock = store.InstanceLock(data_dir, "downloader")
+        self.lock = threading.Lock()
+        self.closing = False
+
+    def start(self):
+        with self.lock:
+            self.collector.spawn()
+
+    def tick(self):
+        with self.lock:
+            self.collector.tick()
+            self.downloader.tick()
+
+    def control(self, action, extra_args=()):
+        """Start/pause/resume/stop the downloader: (True, new status) or (False, why not)."""
+        d = self.downloader
+        with self.lock:
+            if self.closing:
+                return False, "datacap is shutting down"
+            d.tick()  # act on the freshest process state
+            if action == "start":
+                return self._start(d, extra_args)
+            if not d.alive or d.state is State.STOPPING:
+                return False, f"no test is running, so there is nothing to {action}"
+            if action == "pause":
+                if d.paused:
+                    return False, "the test is already paused"
+                d.signal(signal.SIGUSR1)
+                d.paused = True
+                return True, session_file.Status.PAUSED.value
+            if action == "resume":
+                if not d.paused:
+                    return False, "the test is not paused"
+                d.signal(signal.SIGUSR2)
+                d.paused = False
+                return True, session_file.Status.RUNNING.value
+            if action == "stop":
+                d.stop()
+                return True, session_file.Status.STOPPING.value
+        raise ValueError(action)
+
+    def _start(self, d, extra_args):
+        if d.alive or d.state is State.BACKOFF:
+            return False, "a test is already running; stop it first"
+        if self.downloader_lock.holder() is not None:
+            return False, (f"another downloader {self.downloader_lock.holder_text()} is already testing with "
+                           "this data folder; stop it first")
+        if not d.spawn(extra_args):
+            return False, d.spawn_error
+        return True, session_file.Status.RUNNING.value
+
+    def reload(self):
+        """Children re-read config.json."""
+        with self.lock:
+            for c in (self.collector, self.downloader):
+                if c.alive:
+                    c.signal(signal.SIGHUP)
+
+    def stop_all(self):
+        """Refuse new work, then stop both children: SIGTERM, wait, SIGKILL. Called once on exit."""
+        with self.lock:
+            self.closing = True
+            for c in (self.downloader, self.collector):
+                c.stop()
+        deadline = time.monotonic() + 2 * STOP_TIMEOUT + 2
+        while time.monotonic() < deadline:
+            self.tick()
+            if not (self.downloader.alive or self.collector.alive):
+                return
+            time.sleep(0.05)
+
+    def snapshot(self):
+        with self.lock:
+            return {"collector": self.collector.snapshot(), "downloader": self.downloader.snapshot()}

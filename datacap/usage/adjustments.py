@@ -1,0 +1,46 @@
+"""adjustments.json: the ISP meter's readings a user entered (POST /api/usage/adjust), and their readers.
+
+The server is the only writer, under the data folder's state lock; the collector reads it for the
+cycle figure. {"items": [{id, at, cycle_start, isp_bytes, counted_bytes, offset_bytes, note, undone}]}
+"""
+import uuid
+from datetime import datetime, timezone
+
+from datacap import store
+
+NAME = "adjustments.json"
+KEPT = 100
+
+
+def items(doc):
+    found = (doc or {}).get("items")
+    return [a for a in found if isinstance(a, dict)] if isinstance(found, list) else []
+
+
+def active(doc, start):
+    """The newest not-undone ISP reading for the cycle that started on `start` (a date)."""
+    live = [a for a in items(doc) if a.get("cycle_start") == start.isoformat() and not a.get("undone")
+            and isinstance(a.get("offset_bytes"), int)]
+    return live[-1] if live else None
+
+
+def add(data_dir, summary, isp_bytes, note):
+    """Record a reading against the cycle `summary` describes; return the new item."""
+    item = {"id": uuid.uuid4().hex[:8], "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "cycle_start": summary["start"], "isp_bytes": isp_bytes, "counted_bytes": summary["counted_bytes"],
+            "offset_bytes": isp_bytes - summary["counted_bytes"], "note": note, "undone": False}
+    path = data_dir / NAME
+    store.write_json_atomic(path, {"items": (items(store.read_json(path)) + [item])[-KEPT:]})
+    return item
+
+
+def undo(data_dir, item_id):
+    """Mark one reading undone; the item, or None when there is no such id."""
+    path = data_dir / NAME
+    found = items(store.read_json(path))
+    match = [a for a in found if a.get("id") == item_id]
+    if not match:
+        return None
+    match[0]["undone"] = True
+    store.write_json_atomic(path, {"items": found})
+    return match[0]

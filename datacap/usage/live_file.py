@@ -1,0 +1,54 @@
+"""collector.json: the collector's live figures (interfaces, rates, the cycle), and their reader.
+
+The collector is the only writer, every interval, into the tmpfs runtime folder (data/ as a
+fallback). Keys: status ("running" | "stopped"), pid, updated_at (the heartbeat), interval_seconds,
+counted, interfaces {name: {rx_bytes, tx_bytes, rx_bps, tx_bps, counted, present}},
+cycle (usage/cycles.cycle_summary of this instant), last_error, ledger_flushed_at.
+"""
+import time
+from datetime import datetime
+
+from datacap import store
+
+NAME = "collector.json"
+STALE_INTERVALS = 3  # a file older than this many update intervals (+2 s) is stale, not live
+
+
+def age_seconds(iso, now=None):
+    """Seconds since an ISO 8601 timestamp, None when there is none."""
+    try:
+        then = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (now or time.time()) - then.timestamp())
+
+
+class Reader:
+    """The live file as others see it: (document, age in seconds, stale?)."""
+
+    def __init__(self, data_dir):
+        self._files = [store.CachedReader(store.runtime_dir(data_dir) / NAME),
+                       store.CachedReader(data_dir / NAME)]  # tmpfs, or data/ as a fallback
+
+    def read(self, default_interval):
+        live = self._files[0].read() or self._files[1].read() or {}
+        age = age_seconds(live.get("updated_at"))
+        interval = live.get("interval_seconds")
+        interval = interval if isinstance(interval, (int, float)) and interval > 0 else default_interval
+        stale = age is None or age > STALE_INTERVALS * interval + 2 or live.get("status") != "running"
+        return live, age, stale
+
+    def interfaces(self, default_interval):
+        """Rows for /api/interfaces: live rates only while the file is fresh."""
+        live, age, stale = self.read(default_interval)
+        rows = []
+        for name, v in (live.get("interfaces") or {}).items():
+            if not isinstance(v, dict):
+                continue
+            row = {"name": name, **v}
+            for key in ("rx", "tx"):
+                bps = None if stale else v.get(f"{key}_bps")
+                row[f"{key}_bps"], row[f"{key}_mbps"] = bps, None if bps is None else round(bps / 1e6, 3)
+            rows.append(row)
+        return {"interfaces": rows, "counted": live.get("counted", []), "updated_at": live.get("updated_at"),
+                "age_seconds": age, "stale": stale}

@@ -1,0 +1,40 @@
+"""The cap: usage this cycle, and the ISP meter's readings a user enters to correct it."""
+from flask import Blueprint, jsonify
+
+from datacap import config as configmod
+from datacap.usage import adjustments
+from datacap.web.errors import BadRequest, json_body
+from datacap.web.views import views
+
+bp = Blueprint("usage", __name__)
+
+
+@bp.get("/api/usage")
+def usage():
+    return jsonify(views().usage_view())
+
+
+@bp.post("/api/usage/adjust")
+def adjust():
+    body = json_body()
+    gb, nbytes = body.get("used_gb"), body.get("used_bytes")
+    value = nbytes if nbytes is not None else (gb * 1e9 if configmod.is_number(gb) else None)
+    if not configmod.is_number(value) or not 0 <= value <= 1e18:
+        raise BadRequest("send the ISP meter's reading for this cycle as used_gb (decimal GB) or used_bytes, >= 0")
+    note = body.get("note", "")
+    if not isinstance(note, str) or len(note) > 200:
+        raise BadRequest("note must be a string of at most 200 characters")
+    v = views()
+    with v.state_lock:
+        item = adjustments.add(v.data_dir, v.summary(), int(value), note)
+    return jsonify(item), 201
+
+
+@bp.delete("/api/usage/adjust/<item_id>")
+def undo_adjust(item_id):
+    v = views()
+    with v.state_lock:
+        item = adjustments.undo(v.data_dir, item_id)
+    if item is None:
+        return jsonify(error=f"no adjustment with id {item_id!r}"), 404
+    return jsonify(item)

@@ -1,0 +1,47 @@
+"""GET /api/export: speed samples, daily usage and throttle events as CSV or JSON, for spreadsheets."""
+import csv
+import io
+import json
+from datetime import datetime
+
+from flask import Blueprint, Response, request
+
+from datacap.web.errors import BadRequest
+from datacap.web.views import views
+
+bp = Blueprint("export", __name__)
+
+FIELDS = {
+    "daily": ["date", "used_bytes", "used_gb"],
+    "events": ["start", "end", "at_bytes", "at_gb", "baseline_mbps", "throttled_mbps"],
+    "samples": ["elapsed_s", "time", "speed_mbps", "session_bytes"],
+}
+
+
+def rows(v, what):
+    if what == "daily":
+        return [{"date": d["date"], "used_bytes": d["used_bytes"], "used_gb": round(d["used_bytes"] / 1e9, 6)}
+                for d in v.usage_view()["daily"]]
+    stats = v.stats()
+    if what == "events":
+        return [{k: e.get(k) for k in FIELDS["events"]} for e in stats["throttle_events"]]
+    points = {p["t"]: p for p in stats.get("history", []) + stats["data_points"]}
+    return [{"elapsed_s": p["t"], "time": p["time"], "speed_mbps": p["mbps"], "session_bytes": p["bytes"]}
+            for _, p in sorted(points.items())]
+
+
+@bp.get("/api/export")
+def export():
+    fmt, what = request.args.get("format", "csv"), request.args.get("what", "samples")
+    if fmt not in ("csv", "json") or what not in FIELDS:
+        raise BadRequest("use format=csv|json and what=samples|daily|events")
+    found = rows(views(), what)
+    name = f"datacap-{what}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if fmt == "json":
+        return Response(json.dumps(found), mimetype="application/json", headers=headers)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=FIELDS[what], lineterminator="\r\n")
+    writer.writeheader()  # even with no rows yet: a spreadsheet still sees the columns
+    writer.writerows(found)
+    return Response(out.getvalue(), mimetype="text/csv", headers=headers)

@@ -1,0 +1,111 @@
+"""What the API shows: the children's files, read through their own readers, joined with the supervisor."""
+import os
+import platform
+import socket
+import time
+from datetime import datetime, timezone
+
+import filelock
+import psutil
+from flask import current_app
+
+from datacap import store
+from datacap.measure import session_file
+from datacap.usage import adjustments, cycles, ledger, live_file
+
+
+def views():
+    """The Views of the app serving this request."""
+    return current_app.extensions["datacap"]
+
+
+def local_now():
+    return datetime.now().astimezone()
+
+
+class Views:
+    """Read-only composition of the JSON files; safe to call from any request thread."""
+
+    def __init__(self, cfg, data_dir, config_path, supervisor=None):
+        self.cfg = cfg
+        self.data_dir, self.config_path = data_dir, config_path
+        self.supervisor = supervisor
+        self.started = time.time()
+        self.downloader = session_file.Reader(data_dir)
+        self.usage = store.CachedReader(data_dir / "usage.json")
+        self.adjustments = store.CachedReader(data_dir / adjustments.NAME)
+        self.live = live_file.Reader(data_dir)
+        self.state_lock = filelock.FileLock(str(data_dir / "state.lock"))  # the server's read-modify-writes
+
+    def _processes(self):
+        return self.supervisor.snapshot() if self.supervisor else {}
+
+    def summary(self):
+        return cycles.cycle_summary(self.usage.read(), self.adjustments.read(), self.cfg, local_now())
+
+    def stats(self, since=None):
+        proc = self._processes().get("downloader")
+        d, status, reason = session_file.effective(self.downloader.read(), proc, psutil.pid_exists)
+        interval = d["update_interval_seconds"] or self.cfg["update_interval_seconds"]
+        age = live_file.age_seconds(d["updated_at"])
+        stale = status in session_file.LIVE and age is not None and age > live_file.STALE_INTERVALS * interval + 2
+        summary = self.summary()
+        points = d["data_points"] if since is None else [p for p in d["data_points"] if p["t"] > since]
+        out = {
+            "status": status.value, "reason": reason, "stale": stale, "age_seconds": age,
+            "speed_mbps": d["speed_mbps"] if status is session_file.Status.RUNNING else 0.0,
+            "throttle_detected": d["throttle_detected"] and status in session_file.LIVE,
+            "cap_percentage": summary["percent"], "cap_bytes": summary["cap_bytes"],
+            "cycle_used_bytes": summary["used_bytes"], "data_points": points, "last_update": d["updated_at"],
+        }
+        for key in ("total_gb", "total_bytes", "session_duration", "avg_speed", "peak_speed", "baseline_speed",
+                    "throttle_events", "session_id", "session_start", "streams", "urls", "limit_bytes",
+                    "stop_at_cap", "threshold_percent", "last_error", "error_count", "past_sessions"):
+            out[key] = d[key]
+        if since is None:
+            out["history"] = d["history"]
+        return out
+
+    def interfaces(self):
+        return self.live.interfaces(self.cfg["update_interval_seconds"])
+
+    def usage_view(self):
+        data = self.usage.read() or {}
+        cycle = self.summary()
+        count = self.cfg["count"]
+        return {
+            "cap_gb": self.cfg["data_cap_gb"], "cap_bytes": cycle["cap_bytes"], "count": count,
+            "billing_day": self.cfg["billing_day"], "cycle": cycle,
+            "today": {"date": local_now().date().isoformat(), "used_bytes": cycle["today_bytes"]},
+            "interfaces": ledger.totals(data), "counted": data.get("counted", []),
+            "daily": ledger.daily(data, count, cycles.used_bytes),
+            "hourly": ledger.hourly(data, count, cycles.used_bytes),
+            "alerts": data.get("alerts", []), "counter_events": data.get("counter_events", []),
+            "adjustments": adjustments.items(self.adjustments.read()),
+            "updated_at": data.get("updated_at"),
+            "ledger_error": self.live.read(self.cfg["update_interval_seconds"])[0].get("last_error"),
+        }
+
+    def system(self):
+        procs = self._processes()
+        vm = psutil.virtual_memory()
+        return {
+            "host": socket.gethostname(), "platform": platform.platform(), "python": platform.python_version(),
+            "cpu_percent": psutil.cpu_percent(interval=None), "memory_percent": vm.percent,
+            "memory_total_bytes": vm.total, "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "boot_time": datetime.fromtimestamp(psutil.boot_time(), timezone.utc).isoformat(),
+            "data_dir": str(self.data_dir),
+            "processes": {"server": {"state": "running", "pid": os.getpid(),
+                                     "uptime_seconds": round(time.time() - self.started, 1)}, **procs},
+        }
+
+    def health(self):
+        """(healthy, reasons): the server answers, and the collector is alive and writing."""
+        reasons = []
+        proc = self._processes().get("collector")
+        if proc is not None and proc["state"] not in ("starting", "running"):
+            reasons.append(f"collector is {proc['state']}")
+        _, age, stale = self.live.read(self.cfg["update_interval_seconds"])
+        if stale:
+            reasons.append("collector data is stale" if age is not None else "collector has written no data yet")
+        return not reasons, reasons
