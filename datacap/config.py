@@ -1,5 +1,6 @@
 """config.json: defaults, validation with one clear message per bad key, loading."""
 import difflib
+import ipaddress
 import json
 import math
 import os
@@ -33,6 +34,7 @@ DEFAULTS = {
     "host": "127.0.0.1",
     "port": 8000,
     "auth_token": None,
+    "trusted_proxies": [],
     "webhook_url": None,
     "external_ip_url": None,
 }
@@ -107,10 +109,30 @@ def _host(v):
     return None if isinstance(v, str) and v and " " not in v else f"must be a host name or address, got {v!r}"
 
 
-def _token(v):
-    if v is None or (isinstance(v, str) and len(v) >= 16):
+TOKEN_MIN_CHARS, TOKEN_MIN_DISTINCT = 16, 8
+NEW_TOKEN_HINT = "run `python server.py --new-token` for a strong one"
+
+
+def _token(v):  # never echo a secret
+    if v is None:
         return None
-    return "must be null or a string of at least 16 characters"  # never echo a secret
+    if not isinstance(v, str) or len(v) < TOKEN_MIN_CHARS:
+        return f"must be null or a string of at least {TOKEN_MIN_CHARS} characters: {NEW_TOKEN_HINT}"
+    if len(set(v)) < TOKEN_MIN_DISTINCT:
+        return f"is too easy to guess (fewer than {TOKEN_MIN_DISTINCT} different characters): {NEW_TOKEN_HINT}"
+    return None
+
+
+def _trusted_proxies(v):
+    """IP addresses of reverse proxies whose X-Forwarded-Proto/-For we believe."""
+    if not isinstance(v, list):
+        return f"must be a list of IP addresses, got {v!r}"
+    for a in v:
+        try:
+            ipaddress.ip_address(a)
+        except (TypeError, ValueError):
+            return f"not an IP address: {a!r}"
+    return None
 
 
 def _optional_url(v):
@@ -137,6 +159,7 @@ CHECKS = {
     "host": _host,
     "port": _in_range(1, 65535, integer=True),
     "auth_token": _token,
+    "trusted_proxies": _trusted_proxies,
     "webhook_url": _optional_url,
     "external_ip_url": _optional_url,
 }
@@ -159,7 +182,7 @@ def validate(raw):
             errors[key] = message
     if "host" not in errors and merged["host"] not in LOOPBACK_HOSTS and not merged["auth_token"]:
         errors["host"] = (f"listening on {merged['host']} lets the network reach datacap: set auth_token "
-                          "(16+ characters) first")
+                          f"(16+ characters) first; {NEW_TOKEN_HINT}")
     if errors:
         raise ConfigError(errors)
     merged["alert_thresholds_percent"] = sorted(set(merged["alert_thresholds_percent"]))

@@ -3,6 +3,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -16,10 +17,23 @@ log = logging.getLogger(__name__)
 TEMP_PREFIX = ".tmp-"
 
 
-def write_json_atomic(path, obj, fsync=True):
-    """Write obj to path so a reader sees the old file or the new one, never a mix."""
+def _mode_for(path, private):
+    """The file keeps its mode (0600 stays 0600); a new file is 0644; a private one is never wider than 0600."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = 0o644
+    return mode & 0o600 if private else mode
+
+
+def write_json_atomic(path, obj, fsync=True, private=False):
+    """Write obj to path so a reader sees the old file or the new one, never a mix.
+
+    private=True (a file holding a secret): the file is never readable by group or others.
+    """
     path = Path(path)
     data = json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+    mode = _mode_for(path, private)
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + ".", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -27,7 +41,7 @@ def write_json_atomic(path, obj, fsync=True):
             f.flush()
             if fsync:
                 os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -76,27 +90,80 @@ class CachedReader:
         return self._cache[1]
 
 
+def _runtime_problem(st):
+    """Why a folder (its lstat) must not hold our live files, or None when it is ours."""
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symlink"
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a folder"
+    if st.st_uid != os.getuid():
+        return f"is owned by uid {st.st_uid}, not by us (uid {os.getuid()})"
+    return None
+
+
+def _ours(path):
+    """True when path is a real folder owned by us; tightens it to 0700 if it was wider."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if _runtime_problem(st):
+        return False
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+    return True
+
+
+_warned = set()
+
+
+def _fresh_runtime_dir(folder, why):
+    """A private folder beside a squatted one: the first (by name) of ours, made if there is none.
+
+    Every process picks the same one, so the collector writes where the server reads.
+    """
+    if folder not in _warned:
+        _warned.add(folder)
+        log.warning("runtime folder %s %s: using a fresh private folder beside it", folder, why)
+    for _ in range(2):
+        mine = sorted(p for p in folder.parent.glob(folder.name + "-*") if _ours(p))
+        if mine:
+            return mine[0]
+        tempfile.mkdtemp(prefix=folder.name + "-", dir=folder.parent)  # 0700, a name nobody could predict
+    return None
+
+
 def runtime_dir(data_dir, create=False):
     """Folder for files rewritten every second: tmpfs when there is one, else data_dir.
 
-    Only the writer (the collector) creates it; readers look for the file here, then in data_dir.
+    The tmpfs folder is used only when it is ours: a real folder (no symlink), owned by this user,
+    0700. A folder another user made there first (to feed us fake figures) is passed over for a
+    fresh private one. Only writers create the usual folder; readers look for the file here, then
+    in data_dir.
     """
     data_dir = Path(data_dir).resolve()
     base = os.environ.get("RUNTIME_DIRECTORY")
     if base:
         return Path(base.split(":")[0])
-    if sys.platform.startswith("linux") and os.path.isdir("/dev/shm"):
-        tag = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
-        folder = Path("/dev/shm") / f"datacap-{os.getuid()}-{tag}"
-        if not create:
-            return folder
+    if not (sys.platform.startswith("linux") and os.path.isdir("/dev/shm")):
+        return data_dir
+    tag = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+    folder = Path("/dev/shm") / f"datacap-{os.getuid()}-{tag}"
+    try:
         try:
-            folder.mkdir(mode=0o700, exist_ok=True)
-            if folder.stat().st_uid == os.getuid():
+            st = os.lstat(folder)
+        except FileNotFoundError:
+            if not create:
                 return folder
-        except OSError:
-            pass
-    return data_dir
+            folder.mkdir(mode=0o700, exist_ok=True)  # another of our processes may be first
+            st = os.lstat(folder)
+        why = _runtime_problem(st)
+        if why is None and _ours(folder):
+            return folder
+        return _fresh_runtime_dir(folder, why) or data_dir
+    except OSError as exc:
+        log.warning("no tmpfs runtime folder (%s): live files go to %s", exc, data_dir)
+        return data_dir
 
 
 class InstanceLock:

@@ -1,7 +1,10 @@
 """Settings: read them, and validate-then-write config.json."""
+import json
 import logging
+from pathlib import Path
 
 from flask import Blueprint, jsonify
+from werkzeug.exceptions import Conflict
 
 from datacap import config as configmod
 from datacap import store
@@ -19,20 +22,39 @@ def get_config():
     return jsonify({**shown, "auth_token_set": bool(cfg.get("auth_token"))})
 
 
+def on_disk(path):
+    """The keys config.json holds now ({} when there is none); Conflict when it cannot be merged into."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise Conflict(f"cannot read {path}: {exc.strerror}; nothing was changed") from None
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise Conflict(f"{path} does not parse ({exc}); fix or remove it by hand, nothing was changed") from None
+    if not isinstance(raw, dict):
+        raise Conflict(f"{path} is not a JSON object; fix or remove it by hand, nothing was changed")
+    return raw
+
+
 @bp.put("/api/config")
 def put_config():
-    body = json_body()
+    body = json_body(required=True)
+    if not body:
+        raise BadRequest("request body is an empty object: send the settings to change")
     v = views()
     try:
         fresh = configmod.validate({**v.cfg, **body})
     except configmod.ConfigError as exc:
         raise BadRequest("invalid config; nothing was changed", exc.errors) from None
     with v.state_lock:
-        on_disk = store.read_json(v.config_path) or {}
-        store.write_json_atomic(v.config_path, {**on_disk, **body})
+        merged = {**on_disk(v.config_path), **body}
+        store.write_json_atomic(v.config_path, merged, private=bool(merged.get("auth_token")))
     restart = [k for k in ("host", "port") if fresh[k] != v.cfg[k]]
     v.cfg = fresh
     if v.supervisor is not None:
         v.supervisor.reload()
-    log.info("config updated through the API: %s", ", ".join(sorted(body)) or "(no change)")
+    log.info("config updated through the API: %s", ", ".join(sorted(body)))
     return jsonify(status="applied", restart_required=restart)

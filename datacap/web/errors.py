@@ -1,4 +1,5 @@
 """JSON errors for every failure (never an HTML page), and the request-body rule."""
+import json
 import logging
 
 from flask import jsonify, request
@@ -13,16 +14,24 @@ class BadRequest(Exception):
         self.fields = fields
 
 
-def json_body():
-    """The request's JSON object ({} when there is no body); BadRequest for anything else."""
-    if not request.get_data():
+JSON_KINDS = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}
+
+
+def json_body(required=False):
+    """The request's JSON object ({} when there is no body, unless required); BadRequest for anything else."""
+    data = request.get_data()
+    if not data.strip():
+        if required:
+            raise BadRequest("request body is empty: send a JSON object")
         return {}
     try:
-        body = request.get_json(force=True, silent=True)
-    except RecursionError:  # JSON nested thousands deep
-        body = None
+        body = json.loads(data)
+    except RecursionError:  # JSON nested thousands deep: a 400, never a 500
+        raise BadRequest("request body is nested too deeply") from None
+    except ValueError as exc:
+        raise BadRequest(f"request body is not valid JSON ({exc})") from None
     if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object")
+        raise BadRequest(f"request body must be a JSON object, not {JSON_KINDS.get(type(body), 'a number')}")
     return body
 
 
