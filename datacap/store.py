@@ -51,14 +51,24 @@ def write_json_atomic(path, obj, fsync=True, private=False):
         raise
 
 
+def parse_json(raw):
+    """A JSON object from bytes; ValueError for anything else (deep nesting included)."""
+    try:
+        obj = json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    return obj
+
+
 def read_json(path):
     """Return the parsed file, or None when it is missing, empty or invalid ("no data yet")."""
     try:
         with open(path, "rb") as f:
-            obj = json.loads(f.read())
+            return parse_json(f.read())
     except (OSError, ValueError):
         return None
-    return obj if isinstance(obj, dict) else None
 
 
 def sweep_temp_files(folder, max_age_s=60.0):

@@ -21,6 +21,8 @@ class Machine:
     def __init__(self, start=datetime(2026, 11, 10, 12, 0, tzinfo=TZ)):
         self.counters = {"eth0": (1000, 500), "lo": (0, 0)}
         self.btime = 1_700_000_000.0
+        self.boot_id = "boot-1"
+        self.speed = GBIT * 1.5  # bytes/s the link can carry; None: unknown (ppp0, wwan0)
         self.t = 100.0
         self.wall = start
 
@@ -31,11 +33,11 @@ class Machine:
             r, t = self.counters[name]
             self.counters[name] = (r + rx, t + tx)
 
-    def collector(self, data_dir, bits=64, **cfg):
+    def collector(self, data_dir, **cfg):
         c = config.validate({"interfaces": ["eth0"], "data_cap_gb": 100, **cfg})
         return Collector(c, data_dir, data_dir, read_counters=lambda: dict(self.counters),
-                         boot_time=lambda: self.btime, clock=lambda: self.t, now=lambda: self.wall,
-                         link_bps=lambda name: GBIT * 1.5, default_routes=lambda: {"eth0"}, counter_bits=bits)
+                         boot_time=lambda: self.btime, boot_id=lambda: self.boot_id, clock=lambda: self.t,
+                         now=lambda: self.wall, link_bps=lambda name: self.speed, default_routes=lambda: {"eth0"})
 
 
 def used(c):
@@ -89,7 +91,8 @@ def test_reboot_counts_counters_since_boot(tmp_path):
     m.advance(5, rx=1_000_000)
     a.tick()
     a.flush(m.t, m.wall)
-    m.btime += 3600  # rebooted: new boot time, counters start from zero
+    m.btime += 3600  # rebooted: a new boot, counters start from zero
+    m.boot_id = "boot-2"
     m.counters["eth0"] = (40_000, 2_000)
     b = m.collector(tmp_path)
     b.start()
@@ -101,7 +104,7 @@ def test_reboot_counts_counters_since_boot(tmp_path):
 def test_counter_wrap_counts_across_the_wrap(tmp_path, bits):
     m = Machine()
     m.counters["eth0"] = (2 ** bits - 1000, 0)
-    c = m.collector(tmp_path, bits=bits)
+    c = m.collector(tmp_path)
     c.start()
     m.counters["eth0"] = (500, 0)
     m.advance(1)
@@ -252,7 +255,7 @@ def test_each_alert_fires_once_per_cycle(tmp_path):
         m.advance(60, rx=3_000_000_000)
         c.tick()
     fired = [(a["percent"], a["cycle_start"]) for a in c.ledger.data["alerts"]]
-    assert fired == [(50, "2026-11-01"), (90, "2026-11-01")]
+    assert fired == [(50, "2026-11-01"), (90, "2026-11-01")]  # 30 %, 60 %, 90 % of the cap
     m.advance(86400 * 25, rx=0)  # next cycle (Dec 1): fresh thresholds
     c.tick()
     m.advance(60, rx=6_000_000_000)

@@ -14,6 +14,13 @@ from datacap.measure.session import ERROR_AFTER_S, Downloader, State
 from datacap.web import create_app
 
 
+@pytest.fixture(autouse=True)
+def private_runtime_dir(tmp_path, monkeypatch):
+    """The live copy goes to a folder of this test's own, not /dev/shm."""
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "run"))
+    (tmp_path / "run").mkdir()
+
+
 class FakePool:
     def __init__(self):
         self.n, self.bytes, self.failing, self.since = 4, 0, False, None
@@ -134,17 +141,41 @@ def test_by_hand_arguments_are_validated(tmp_path):
     assert r.returncode == 2 and "--streams must be a whole number from 1 to 64" in r.stderr
 
 
-def test_file_is_fsynced_on_what_matters_not_every_second(tmp_path, monkeypatch):
-    synced = []
+def test_data_folder_is_written_on_what_matters_and_the_live_copy_every_second(tmp_path, monkeypatch):
+    writes = []
     real = jsonstore.write_json_atomic
-    monkeypatch.setattr(jsonstore, "write_json_atomic", lambda p, o, fsync=True: (synced.append(fsync), real(p, o, fsync))[1])
+    monkeypatch.setattr(jsonstore, "write_json_atomic",
+                        lambda p, o, fsync=True: (writes.append((p.parent == tmp_path, fsync)), real(p, o, fsync))[1])
     d, clock, pool = make(tmp_path)
+    assert d.live_path != d.path  # tmpfs here
     run_for(d, clock, pool, 30)
-    assert synced[0] is True and synced.count(True) == 1 and len(synced) >= 29  # the start; then no fsync
+    durable = [f for in_data, f in writes if in_data]
+    assert durable == [True] and len(writes) - len(durable) >= 29  # the start in data/, fsynced; then live only
     d.handle(signal.SIGUSR1)
-    assert synced[-1] is True  # RUNNING -> PAUSED is durable
+    assert writes[-2] == (True, True)  # RUNNING -> PAUSED is durable
     run_for(d, clock, pool, 65, mbps=0)
-    assert synced.count(True) == 3  # and once a minute
+    assert [f for in_data, f in writes if in_data] == [True] * 3  # and once a minute
+    assert all(not f for in_data, f in writes if not in_data)
+
+
+def test_a_session_whose_file_cannot_be_saved_says_so_live_and_in_healthz(tmp_path, monkeypatch):
+    d, clock, pool = make(tmp_path)
+    real = jsonstore.write_json_atomic
+
+    def disk_full(p, o, fsync=True):
+        if p.parent == tmp_path:
+            raise OSError(28, "No space left on device")
+        return real(p, o, fsync)
+    monkeypatch.setattr(jsonstore, "write_json_atomic", disk_full)
+    run_for(d, clock, pool, 5)
+    live = json.loads(d.live_path.read_text())
+    assert live["status"] == "running" and live["total_bytes"] > 0
+    assert live["save_error"] == "cannot save downloader.json: No space left on device"
+    app = create_app({}, tmp_path, tmp_path / "c.json")
+    stats = app.test_client().get("/api/stats").get_json()
+    assert stats["total_bytes"] == live["total_bytes"] and stats["status"] == "running"
+    h = app.test_client().get("/healthz").get_json()
+    assert "downloader: cannot save downloader.json: No space left on device" in h["reasons"]
 
 
 def test_sighup_applies_a_new_threshold_to_the_running_detector(tmp_path):

@@ -82,3 +82,56 @@ def test_auto_counts_the_default_route_interface_and_not_a_tunnel(link):
     code = "from datacap.usage import interfaces; print(','.join(interfaces.counted_interfaces('auto', interfaces.read_counters())))"
     r = netns.sh("ip", "netns", "exec", link.ns, sys.executable, "-c", code)
     assert r.stdout.strip() == ns_if
+
+
+def test_usage_api_matches_the_kernel_within_5_s_of_a_transfer_with_the_collector_killed(server, link):
+    isp, base = netns.start_fake_isp(link)
+    try:
+        before = netns.kernel_counters(link.host_if)
+        s = server(interfaces=[link.host_if], test_urls=[base + "/stream"], update_interval_seconds=1)
+        wait_for(lambda: s.get("/healthz").status_code == 200, 5, "collector counting")
+        assert s.post("/api/start", json={"limit_gb": 0.3, "streams": 2}).status_code == 200
+        wait_for(lambda: s.stats()["total_bytes"] > 100_000_000, 20, "100 MB through the veth")
+        old = s.children()["collector"].pid
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: s.stats()["status"] == "finished", 30, "session finished")
+        done = time.monotonic()
+        after = netns.kernel_counters(link.host_if)
+        kernel = (after[0] - before[0]) + (after[1] - before[1])
+
+        def close_enough():
+            used = s.get("/api/usage").json()["cycle"]["used_bytes"]
+            return abs(used - kernel) / kernel < 0.005 and used
+        used = wait_for(close_enough, 5, "/api/usage within 0.5 % of the kernel's counters")
+        print(f"/api/usage {used:,} B vs kernel {kernel:,} B ({100 * (used - kernel) / kernel:+.3f} %) "
+              f"{time.monotonic() - done:.1f} s after the transfer, collector SIGKILLed mid-transfer")
+        assert kernel >= 300_000_000
+    finally:
+        isp.terminate()
+
+
+def test_stop_at_cap_at_line_rate_overruns_by_at_most_2_s_of_line_rate(server):
+    need(have_root_networking(), "needs root and iproute2 to create a network namespace and a veth pair")
+    line_bps = 1e9 / 8
+    with netns.veth_link(rate="1gbit") as link:
+        isp, base = netns.start_fake_isp(link)
+        try:
+            s = server(interfaces=[link.host_if], test_urls=[base + "/stream"], update_interval_seconds=1,
+                       data_cap_gb=0.5, stop_at_cap=True, alert_thresholds_percent=[])
+            wait_for(lambda: s.get("/healthz").status_code == 200, 5, "collector counting")
+            used0 = s.get("/api/usage").json()["cycle"]["used_bytes"]
+            assert s.post("/api/start").status_code == 200
+            st = wait_for(lambda: (lambda x: x if x["status"] not in ("running", "paused") else None)(s.stats()),
+                          60, "the test to end at the cap")
+            assert st["status"] == "finished" and "cap" in st["reason"]
+            rate = st["total_bytes"] / st["session_duration"]
+            time.sleep(2)  # the collector's next samples count the last bytes in flight
+            used = s.get("/api/usage").json()["cycle"]["used_bytes"]
+            over = used - 500_000_000
+            print(f"stop_at_cap: {st['total_bytes'] / 1e6:.0f} MB at {rate * 8 / 1e6:.0f} Mbit/s from "
+                  f"{used0 / 1e6:.1f} MB; cycle {used / 1e9:.4f} GB, {over / 1e6:+.1f} MB past the cap "
+                  f"({over / line_bps:+.2f} s of line rate)")
+            assert rate * 8 >= 900e6
+            assert over <= 2 * line_bps
+        finally:
+            isp.terminate()

@@ -206,3 +206,13 @@ def test_start_names_a_hand_run_downloader_holding_the_folder(world, tmp_path):
         assert ok is False and f"(pid {os.getpid()})" in why and world.procs == []
     finally:
         other.release()
+
+
+def test_a_fatal_collector_is_started_again_when_the_config_is_fixed(world, tmp_path):
+    s = Supervisor(tmp_path / "c.json", tmp_path, clock=world.clock, popen=world.popen)
+    s.start()
+    world.procs[-1].code = 2  # bad config
+    s.tick()
+    assert s.collector.state is State.FATAL
+    s.reload()  # the user saved a good config (PUT /api/config, or SIGHUP to the server)
+    assert s.collector.state is State.STARTING and len(world.procs) == 2

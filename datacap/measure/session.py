@@ -12,11 +12,11 @@ from datetime import datetime, timezone
 
 from datacap import process, store
 from datacap.measure import session_file
+from datacap.measure.cap_guard import CapGuard
 from datacap.measure.session_file import Status as State
 from datacap.measure.speed import SpeedMeter, mbps
 from datacap.measure.streams import StreamPool
 from datacap.measure.throttle import ThrottleDetector
-from datacap.usage import cycles
 
 log = logging.getLogger("downloader")
 
@@ -24,7 +24,6 @@ TICK_S = 0.1
 ERROR_AFTER_S = 60.0  # every URL failing this long ends the session with status "error"
 SAMPLES_KEPT = 600  # 1-s points in data_points
 HISTORY_KEPT = 720  # coarse points for the whole session; resolution halves when full
-CAP_CHECK_S = 5.0
 SYNC_S = 60.0  # fsync at least this often; always on a state change or a throttle event
 PAST_SESSIONS_KEPT = 20
 
@@ -42,6 +41,8 @@ class Downloader:
         self.config_path = config_path
         self.data_dir = data_dir
         self.path = data_dir / session_file.NAME
+        self.live_path = store.runtime_dir(data_dir, create=True) / session_file.NAME
+        self.save_error = None
         self.clock, self.wall = clock, wall
         self.urls = list(urls or cfg["test_urls"])
         limit = limit_gb if limit_gb is not None else cfg["session_limit_gb"]
@@ -61,9 +62,7 @@ class Downloader:
         self._last_write = None
         self._last_sync = None
         self._synced_events = None  # (state, event count, last end) at the last fsync
-        self._last_cap_check = None
-        self._usage = store.CachedReader(data_dir / "usage.json")
-        self._adjust = store.CachedReader(data_dir / "adjustments.json")
+        self.cap = CapGuard(data_dir)
         self.past_sessions = session_file.normalize(store.read_json(self.path))["past_sessions"][-PAST_SESSIONS_KEPT:]
 
     def _set_state(self, state, reason=None):
@@ -130,11 +129,8 @@ class Downloader:
         elif self.pool.failing_since() is not None and now - self.pool.failing_since() > ERROR_AFTER_S:
             err = self.pool.last_error or {}
             self.stop(State.ERROR, f"every test URL failed for {ERROR_AFTER_S:.0f} s: {err.get('message')}")
-        elif self.cfg["stop_at_cap"] and (self._last_cap_check is None or now - self._last_cap_check >= CAP_CHECK_S):
-            self._last_cap_check = now
-            summary = cycles.cycle_summary(self._usage.read(), self._adjust.read(), self.cfg, datetime.now().astimezone())
-            if summary["used_bytes"] >= summary["cap_bytes"]:
-                self.stop(State.FINISHED, "data cap reached for this billing cycle")
+        elif self.cfg["stop_at_cap"] and self.cap.reached(self.cfg, total, self.wall(), now):
+            self.stop(State.FINISHED, "data cap reached for this billing cycle")
 
     def snapshot(self):
         total = self.pool.total_bytes()
@@ -158,27 +154,39 @@ class Downloader:
             "past_sessions": self.past_sessions,
         }
 
-    def _durable_due(self, now):
-        """Readers never need fsync (the rename is atomic); durability does, on what matters."""
+    def _durable_mark(self):
         events = self.detector.events
-        mark = (self.state, len(events), events[-1]["end"] if events else None)
-        if mark != self._synced_events or self._last_sync is None or now - self._last_sync >= SYNC_S:
-            self._synced_events, self._last_sync = mark, now
-            return True
-        return False
+        return self.state, len(events), events[-1]["end"] if events else None
+
+    def _durable_due(self, now):
+        """Readers never need data/ (the live copy is in tmpfs); durability does, on what matters."""
+        return self._durable_mark() != self._synced_events or self._last_sync is None or now - self._last_sync >= SYNC_S
 
     def write(self):
+        """The live copy every interval (tmpfs); the durable one in data/ on a change that matters and
+        once a minute. A durable copy that cannot be saved is an error the live copy carries."""
         snap = self.snapshot()
         if self.done:  # the finished session joins the bounded list of past ones
             summary = {k: snap[k] for k in ("session_id", "session_start", "status", "reason", "total_bytes",
                                             "avg_speed", "peak_speed", "baseline_speed", "throttle_events")}
             snap["past_sessions"] = (self.past_sessions + [summary])[-PAST_SESSIONS_KEPT:]
-        try:
-            now = self.clock()
-            store.write_json_atomic(self.path, snap, fsync=self._durable_due(now))
-            self._last_write = now
-        except OSError as exc:  # disk full or read-only: keep measuring, retry next tick
-            log.error("cannot write %s: %s", self.path, exc)
+        now = self.clock()
+        durable = self._durable_due(now)
+        if durable:
+            snap["save_error"] = None
+            try:
+                store.write_json_atomic(self.path, snap)
+                self._synced_events, self._last_sync, self.save_error = self._durable_mark(), now, None
+            except OSError as exc:  # disk full or read-only: keep measuring, retry next tick
+                self.save_error = f"cannot save {self.path.name}: {exc.strerror or exc}"
+                log.error(self.save_error)
+        snap["save_error"] = self.save_error
+        if self.live_path != self.path or not durable:  # no tmpfs: the live copy is data/'s, unsynced
+            try:
+                store.write_json_atomic(self.live_path, snap, fsync=False)
+            except OSError as exc:
+                log.error("cannot write %s: %s", self.live_path, exc)
+        self._last_write = now
 
 
 def run(d, data_dir):

@@ -51,6 +51,7 @@ FIELDS = {
     "limit_bytes": (None, _opt(_int)), "stop_at_cap": (None, _opt(lambda v: isinstance(v, bool))),
     "threshold_percent": (None, _opt(_num)), "last_error": (None, _opt(_dict)), "error_count": (0, _int),
     "data_points": ([], _list), "history": ([], _list), "past_sessions": ([], _list),
+    "save_error": (None, _opt(_str)),
 }
 
 
@@ -73,15 +74,22 @@ def _point(p):
             and _str(p.get("time")))
 
 
+def paths(data_dir):
+    """The live copy (tmpfs, rewritten every interval) and the durable one in data/."""
+    return [store.runtime_dir(data_dir) / NAME, data_dir / NAME]
+
+
 class Reader:
-    """The server's view of downloader.json, parsed once per change."""
+    """The server's view of downloader.json: the newer of its two copies, parsed once per change."""
 
     def __init__(self, data_dir):
-        self._file = store.CachedReader(data_dir / NAME)
+        self._files = [store.CachedReader(p) for p in dict.fromkeys(paths(data_dir))]
         self._cache = (None, normalize(None))
 
     def read(self):
-        raw = self._file.read()
+        docs = [f.read() for f in self._files]
+        raw = max((d for d in docs if d is not None), default=None,
+                  key=lambda d: d.get("updated_at") if isinstance(d.get("updated_at"), str) else "")
         if raw is not self._cache[0]:
             self._cache = (raw, normalize(raw))
         return self._cache[1]

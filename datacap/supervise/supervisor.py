@@ -81,11 +81,15 @@ class Supervisor:
         return True, session_file.Status.RUNNING.value
 
     def reload(self):
-        """Children re-read config.json."""
+        """Children re-read config.json; a collector that gave up (bad config) gets another chance."""
         with self.lock:
             for c in (self.collector, self.downloader):
                 if c.alive:
                     c.signal(signal.SIGHUP)
+            if self.collector.state is State.FATAL and not self.closing:
+                self.collector.fast_failures = 0
+                self.collector.restarts += 1
+                self.collector.spawn()  # FATAL -> STARTING
 
     def stop_all(self):
         """Refuse new work, then stop both children: SIGTERM, wait, SIGKILL. Called once on exit."""

@@ -6,7 +6,6 @@ Signals: TERM/INT flush and exit, HUP reload.
 """
 import logging
 import os
-import shutil
 import signal
 import sys
 import time
@@ -41,15 +40,14 @@ class Collector:
     """Sample counters each tick; credit the ledger; write the live file; flush the ledger."""
 
     def __init__(self, cfg, data_dir, live_dir, read_counters=interfaces.read_counters,
-                 boot_time=psutil.boot_time, clock=boot_clock, now=local_now,
-                 link_bps=interfaces.link_bps, default_routes=interfaces.default_route_interfaces,
-                 counter_bits=ledgermod.COUNTER_BITS):
+                 boot_time=psutil.boot_time, boot_id=interfaces.read_boot_id, clock=boot_clock, now=local_now,
+                 link_bps=interfaces.link_bps, default_routes=interfaces.default_route_interfaces):
         self.cfg = cfg
         self.usage_path = data_dir / "usage.json"
         self.live_path = live_dir / live_file.NAME
-        self.read_counters, self.boot_time, self.clock, self.now = read_counters, boot_time, clock, now
+        self.read_counters, self.boot_time, self.boot_id, self.clock, self.now = read_counters, boot_time, boot_id, clock, now
         self._link_bps, self.default_routes = link_bps, default_routes
-        self.ledger = ledgermod.Ledger(ledgermod.load(self.usage_path, now()), counter_bits)
+        self.ledger = ledgermod.Ledger(ledgermod.load(self.usage_path, now()))
         self.adjustments = store.CachedReader(data_dir / "adjustments.json")
         self.last = {}  # name -> (rx, tx) at its last sighting
         self.seen = {}  # name -> clock() at its last sighting
@@ -66,7 +64,8 @@ class Collector:
         self._routes_at = None  # look at the interfaces again with the new setting
 
     def link_bps(self, name):
-        return self._speeds.get(name) or ledgermod.FALLBACK_LINK_BPS
+        """The link's bytes/s, None when unknown."""
+        return self._speeds.get(name)
 
     def _refresh(self, t, counters):
         if self._routes_at is None or t - self._routes_at >= ROUTES_S:
@@ -83,7 +82,7 @@ class Collector:
         """First sample: count the gap since the checkpoint (or since boot after a reboot)."""
         t, when, counters = self.clock(), self.now(), self.read_counters()
         self._refresh(t, counters)
-        self.ledger.resume(counters, self.boot_time(), t, when, self.counted)
+        self.ledger.resume(counters, self.boot_id(), self.boot_time(), t, when, self.counted, self.link_bps)
         self.last = dict(counters)
         self.seen = {n: t for n in counters}
         self._day = when.date()
@@ -132,7 +131,7 @@ class Collector:
         try:
             store.write_json_atomic(self.usage_path, self.ledger.data)
             if self._backup_at is None or t - self._backup_at >= BACKUP_S:
-                shutil.copyfile(self.usage_path, self.usage_path.with_name("usage.json.bak"))
+                store.write_json_atomic(self.usage_path.with_name("usage.json.bak"), self.ledger.data)
                 self._backup_at = t
             self._flushed_at = t
             self.last_error = None
@@ -151,7 +150,10 @@ class Collector:
         live = {"status": status, "pid": os.getpid(), "updated_at": when.isoformat(timespec="milliseconds"),
                 "interval_seconds": self.cfg["update_interval_seconds"], "counted": self.counted,
                 "interfaces": ifaces, "cycle_used_bytes": summary["used_bytes"], "last_error": self.last_error,
-                "ledger_flushed_at": self.ledger.data.get("updated_at")}
+                "ledger_flushed_at": self.ledger.data.get("updated_at"),
+                # the cycle's days as counted this instant: every reader's source for "cycle used"
+                "days": cycles.days_of_cycle(self.ledger.data["days"], summary["start"]),
+                "monitoring_since": self.ledger.data.get("monitoring_since")}
         try:
             try:
                 store.write_json_atomic(self.live_path, live, fsync=False)  # live data, not the ledger

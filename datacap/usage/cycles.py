@@ -40,13 +40,49 @@ def used_bytes(entry, count):
     return sum(rx + (tx if count == "both" else 0) for rx, tx in entry.values())
 
 
-def cycle_summary(ledger, adjustments, cfg, now):
-    """Everything the dashboard says about the cap, for the cycle containing `now` (aware)."""
-    days = (ledger or {}).get("days", {})
+MIN_PACE_WINDOW_S = 600.0  # a pace measured over less than this is taken over this long
+
+
+def days_of_cycle(days, start):
+    """The entries of `days` from the cycle's first day (an ISO date) on."""
+    return {d: v for d, v in days.items() if d >= start}
+
+
+def local_at(ts, tz):
+    """Epoch seconds as an aware local time, with the UTC offset valid at that instant (DST)."""
+    if isinstance(tz, ZoneInfo):
+        return datetime.fromtimestamp(ts, tz)
+    return datetime.fromtimestamp(ts).astimezone()  # the system's rules for that instant
+
+
+def _since(iso, default):
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except (TypeError, ValueError):
+        return default
+
+
+def pace(counted, adj, monitored_from, now_ts):
+    """Bytes per second over what datacap has watched: since the ISP reading if there is one, else
+    since it started counting this cycle."""
+    if adj is not None and isinstance(adj.get("counted_bytes"), int):
+        at = _since(adj.get("at"), None)
+        if at is not None and at >= monitored_from:
+            return max(0, counted - adj["counted_bytes"]) / max(now_ts - at, MIN_PACE_WINDOW_S)
+    return counted / max(now_ts - monitored_from, MIN_PACE_WINDOW_S)
+
+
+def cycle_summary(source, adjustments, cfg, now):
+    """Everything the dashboard says about the cap, for the cycle containing `now` (aware).
+
+    source: a document with "days" ({date: {iface: [rx, tx]}}) and "monitoring_since" (ISO): the
+    collector's live file or its ledger; the same function serves every reader.
+    """
+    days = (source or {}).get("days") or {}
     today = now.date()
     start = cycle_start(cfg["billing_day"], today)
     nxt = next_cycle_start(cfg["billing_day"], start)
-    t0, t1 = midnight(start, now.tzinfo), midnight(nxt, now.tzinfo)
+    t0, t1, now_ts = midnight(start, now.tzinfo), midnight(nxt, now.tzinfo), now.timestamp()
     daily = []
     d = start
     while d < nxt and d <= today:
@@ -57,16 +93,17 @@ def cycle_summary(ledger, adjustments, cfg, now):
     offset = adj["offset_bytes"] if adj else 0
     used = max(0, counted + offset)
     cap = int(cfg["data_cap_gb"] * 1e9)
-    elapsed = min(max(now.timestamp() - t0, 1.0), t1 - t0)
-    rate = used / elapsed  # bytes per second at the current pace
-    projected = int(rate * (t1 - t0))
-    seconds_left = max(0.0, t1 - now.timestamp())
+    monitored_from = min(max(t0, _since((source or {}).get("monitoring_since"), t0)), now_ts)
+    rate = pace(counted, adj, monitored_from, now_ts)
+    seconds_left = max(0.0, t1 - now_ts)
+    projected = int(used + rate * seconds_left)
     cap_at = None  # when the cap will be reached at the current pace
     if used < cap and rate > 0 and projected >= cap:
-        cap_at = datetime.fromtimestamp(now.timestamp() + (cap - used) / rate, now.tzinfo).isoformat(timespec="seconds")
+        cap_at = local_at(now_ts + (cap - used) / rate, now.tzinfo).isoformat(timespec="seconds")
     return {
         "start": start.isoformat(), "end": (nxt - timedelta(days=1)).isoformat(),
-        "resets_at": datetime.fromtimestamp(t1, now.tzinfo).isoformat(timespec="seconds"),
+        "resets_at": local_at(t1, now.tzinfo).isoformat(timespec="seconds"),
+        "monitoring_since": local_at(monitored_from, now.tzinfo).isoformat(timespec="seconds"),
         "cap_bytes": cap, "counted_bytes": counted, "adjustment_bytes": offset, "used_bytes": used,
         "percent": round(100 * used / cap, 2), "projected_bytes": projected,
         "projected_percent": round(100 * projected / cap, 1),

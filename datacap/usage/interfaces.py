@@ -57,10 +57,19 @@ def counted_interfaces(setting, present, default_routes=default_route_interfaces
     return sorted(names)
 
 
-def link_bps(name):
-    """Upper bound on bytes/s an interface can carry, for the plausibility check."""
+def read_boot_id():
+    """The kernel's id of this boot (changes on every reboot, unlike btime, which NTP moves); None elsewhere."""
     try:
-        speed = psutil.net_if_stats()[name].speed  # Mbit/s, 0 when unknown
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def link_bps(name):
+    """Upper bound on bytes/s an interface can carry, for the plausibility checks; None when unknown."""
+    try:
+        speed = psutil.net_if_stats()[name].speed  # Mbit/s, 0 when unknown (ppp, wwan, many Wi-Fi drivers)
     except (KeyError, OSError):
         speed = 0
-    return speed * 1e6 / 8 * 1.5 if speed else 12.5e9
+    return speed * 1e6 / 8 * 1.5 if speed and speed > 0 else None

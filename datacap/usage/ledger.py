@@ -1,16 +1,17 @@
 """The durable usage ledger (usage.json): counter deltas, daily totals, checkpoint, alerts.
 
-Counter logic is our own (not psutil's nowrap, which forgets across restarts):
-a counter that grows gives new - old; one that shrinks is a wrap at the counter's width
-when the implied bytes are plausible for the link, else a reset (count what it shows
-since), else discarded. Every wrap, reset, discard, reboot and gap is a counter event.
+Counter logic is our own (not psutil's nowrap, which forgets across restarts; see counters.py).
+Every wrap, reset, discard, reboot and gap is a counter event. A reboot is a new kernel boot_id
+(btime moves when NTP steps the clock, so it is only the fallback, corroborated by a counter
+that went down).
 """
 import logging
 import os
-import sys
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
 
 from datacap import store
+from datacap.usage import counters as countersmod
 
 log = logging.getLogger("collector")
 
@@ -19,59 +20,102 @@ DAYS_KEPT = 430  # more than 13 months
 HOURS_KEPT = 72
 EVENTS_KEPT = 200
 ALERTS_KEPT = 200
-COUNTER_BITS = 64 if sys.maxsize > 2 ** 32 else 32
-FALLBACK_LINK_BPS = 12.5e9  # 100 Gbit/s when the link speed is unknown
 BTIME_TOLERANCE_S = 5.0
+READ_ATTEMPTS = 5  # a transient read error (EIO, EACCES) is retried, never taken for corruption
 
 
-def counter_delta(old, new, bits, limit_bytes):
-    """(bytes, reason): reason is None for a normal step, else wrapN / reset / implausible."""
-    if new >= old:
-        d = new - old
-        return (d, None) if d <= limit_bytes else (0, "implausible")
-    wrap = (1 << bits) - old + new
-    if old < (1 << bits) and wrap <= limit_bytes:
-        return wrap, f"wrap{bits}"
-    if new <= limit_bytes:
-        return new, "reset"
-    return 0, "implausible"
+def empty(when=None):
+    return {"version": VERSION, "boot_id": None, "btime": None, "checkpoint": None, "days": {}, "hours": {},
+            "totals": {}, "counter_events": [], "alerts": [], "wide": [],
+            "monitoring_since": when.isoformat(timespec="seconds") if when else None}
 
 
-def empty():
-    return {"version": VERSION, "btime": None, "checkpoint": None, "days": {}, "hours": {},
-            "totals": {}, "counter_events": [], "alerts": []}
+def _pair(v):
+    return isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and x >= 0 for x in v)
+
+
+def _table(t):
+    return isinstance(t, dict) and all(isinstance(e, dict) and all(_pair(v) for v in e.values()) for e in t.values())
+
+
+def _checkpoint(cp):
+    return cp is None or (isinstance(cp, dict) and isinstance(cp.get("counters"), dict)
+                          and all(_pair(v) for v in cp["counters"].values())
+                          and (cp.get("boottime_s") is None or isinstance(cp["boottime_s"], (int, float))))
 
 
 def valid(ledger):
-    """A ledger we can trust enough to keep counting on."""
+    """A ledger we can trust enough to keep counting on: every field there and of its type."""
     return (isinstance(ledger, dict) and ledger.get("version") == VERSION
-            and all(isinstance(ledger.get(k), dict) for k in ("days", "hours", "totals"))
-            and isinstance(ledger.get("counter_events"), list) and isinstance(ledger.get("alerts"), list))
+            and _table(ledger.get("days")) and _table(ledger.get("hours"))
+            and isinstance(ledger.get("totals"), dict) and all(_pair(v) for v in ledger["totals"].values())
+            and "checkpoint" in ledger and _checkpoint(ledger["checkpoint"])
+            and isinstance(ledger.get("counter_events"), list) and isinstance(ledger.get("alerts"), list)
+            and all(isinstance(a, dict) for a in ledger["alerts"]))
+
+
+def upgrade(ledger):
+    """Fields newer versions added, filled in on a ledger that is otherwise valid."""
+    ledger.setdefault("boot_id", None)
+    ledger.setdefault("btime", None)
+    if not isinstance(ledger.get("wide"), list):
+        ledger["wide"] = []
+    if not isinstance(ledger.get("monitoring_since"), str):
+        first = min(ledger["days"], default=None)
+        ledger["monitoring_since"] = (datetime.fromisoformat(first).astimezone().isoformat(timespec="seconds")
+                                      if first else None)
+    return ledger
+
+
+def _read(path):
+    """The parsed file (None when it does not parse); OSError after READ_ATTEMPTS transient failures."""
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+            break
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+            log.warning("cannot read %s (%s): retrying", path.name, exc.strerror or exc)
+            time.sleep(0.2 * (attempt + 1))
+    try:
+        return store.parse_json(raw)
+    except ValueError:
+        return None
 
 
 def load(path, now):
-    """Read usage.json; a corrupt one is moved aside and the last good copy restored."""
-    if not path.exists():
-        return empty()
-    data = store.read_json(path)
+    """Read usage.json; a torn or incomplete one is moved aside and the last good copy restored.
+
+    A read error is not damage: it raises OSError, the collector exits and is restarted with back-off.
+    """
+    try:
+        data = _read(path)
+    except FileNotFoundError:
+        return empty(now)
     if valid(data):
-        return data
+        return upgrade(data)
     aside = path.with_name(f"{path.name}.corrupt-{now.strftime('%Y%m%dT%H%M%S')}")
     os.replace(path, aside)
-    backup = store.read_json(path.with_name(path.name + ".bak"))
+    try:
+        backup = _read(path.with_name(path.name + ".bak"))
+    except OSError:
+        backup = None
     if valid(backup):
-        log.error("usage.json was corrupt: moved to %s, restored usage.json.bak", aside.name)
-        return backup
-    log.error("usage.json was corrupt: moved to %s, no valid backup, starting a new ledger", aside.name)
-    return empty()
+        log.error("usage.json was damaged: moved to %s, restored usage.json.bak", aside.name)
+        return upgrade(backup)
+    log.error("usage.json was damaged: moved to %s, no valid backup, starting a new ledger", aside.name)
+    return empty(now)
 
 
 class Ledger:
     """In-memory view of usage.json; the collector is its only writer."""
 
-    def __init__(self, data, counter_bits=COUNTER_BITS):
+    def __init__(self, data):
         self.data = data
-        self.bits = counter_bits
 
     def event(self, when, interface, reason, nbytes, detail=""):
         self.data["counter_events"].append({"time": when.isoformat(timespec="seconds"), "interface": interface,
@@ -90,43 +134,55 @@ class Ledger:
         total[0] += rx
         total[1] += tx
 
-    def resume(self, counters, btime, boottime_s, when, counted):
+    def resume(self, counters, boot_id, btime, boottime_s, when, counted, link_bps):
         """First sample after start: count what happened while we were not running."""
         cp = self.data.get("checkpoint")
-        same_boot = cp and self.data.get("btime") is not None and abs(self.data["btime"] - btime) < BTIME_TOLERANCE_S
-        if cp and not same_boot:
-            for name in counted:  # a reboot: everything since boot is new traffic
+        if cp and self._rebooted(cp["counters"], counters, boot_id, btime):
+            for name in counted:  # everything since boot is new traffic
                 if name in counters:
                     rx, tx = counters[name]
                     self.add(name, rx, tx, when)
                     self.event(when, name, "reboot", rx + tx, "counted the counters since boot")
         elif cp:
             elapsed = max(boottime_s - cp["boottime_s"], 1.0) if cp.get("boottime_s") is not None else None
-            gap = self.step(counters, cp["counters"], elapsed, when, counted, limit_bps=None)
+            gap = self.step(counters, cp["counters"], elapsed, when, counted, link_bps)
             if gap:
                 self.event(when, "*", "gap", gap, "counted the traffic while the collector was not running")
-        self.data["btime"] = btime
+        self.data["boot_id"], self.data["btime"] = boot_id, btime
 
-    def step(self, counters, previous, elapsed_s, when, counted, limit_bps):
+    def _rebooted(self, before, now, boot_id, btime):
+        """The kernel's boot_id says; without one, a moved btime counts only with a counter that went down."""
+        known = self.data.get("boot_id")
+        if known and boot_id:
+            return known != boot_id
+        moved = self.data.get("btime") is None or abs(self.data["btime"] - btime) >= BTIME_TOLERANCE_S
+        went_down = any(n < o for name, pair in before.items() if name in now for o, n in zip(pair, now[name]))
+        return moved and went_down
+
+    def step(self, counters, previous, elapsed_s, when, counted, link_bps):
         """Credit counted interfaces with the change from previous to counters; return bytes credited.
 
-        elapsed_s is seconds since `previous` (a number, a {name: seconds} dict, or None for unknown).
+        elapsed_s is seconds since `previous` (a number, a {name: seconds} dict, or None for unknown);
+        link_bps(name) is the link's bytes/s, None when unknown.
         """
         credited = 0
+        wide = set(self.data["wide"])
         for name in counted:
             if name not in counters or name not in previous:
                 continue
             elapsed = elapsed_s.get(name) if isinstance(elapsed_s, dict) else elapsed_s
-            limit = (limit_bps(name) if limit_bps else FALLBACK_LINK_BPS) * (elapsed or 1e9)
             deltas = []
             for direction, old, new in zip(("rx", "tx"), previous[name], counters[name]):
-                d, reason = counter_delta(old, new, self.bits, limit)
+                d, reason = countersmod.delta(old, new, name in wide, elapsed, link_bps(name))
                 if reason:
                     self.event(when, name, reason, d if reason != "implausible" else new - old,
                                f"{direction} {old} -> {new}")
                 deltas.append(d)
             self.add(name, deltas[0], deltas[1], when)
             credited += deltas[0] + deltas[1]
+        seen_wide = {n for n, pair in counters.items() if max(pair) >= countersmod.U32}
+        if not seen_wide <= wide:
+            self.data["wide"] = sorted(wide | seen_wide)
         return credited
 
     def checkpoint(self, counters, boottime_s, when):
@@ -142,13 +198,24 @@ class Ledger:
             del self.data["hours"][hour]
 
     def alerts_due(self, summary, thresholds, when):
-        """Record each threshold once per cycle; return the new alerts."""
-        fired = {(a["cycle_start"], a["percent"]) for a in self.data["alerts"]}
+        """The alert to send now, if any: one naming the highest threshold crossed since the last.
+
+        A threshold fires once per cycle, and is armed again when usage falls below it (a raised
+        cap, a lower ISP reading); several crossed at once make one alert.
+        """
+        start, pct = summary["start"], summary["percent"]
+        state = self.data.get("alert_fired")
+        if not isinstance(state, dict) or state.get("cycle_start") != start:
+            state = {"cycle_start": start, "percent": sorted({p for a in self.data["alerts"] if a.get("cycle_start") == start
+                                                              for p in a.get("covers", [a.get("percent")])})}
+        fired = [p for p in state["percent"] if isinstance(p, (int, float)) and p <= pct]
+        due = sorted(p for p in thresholds if p <= pct and p not in fired)
         new = []
-        for pct in thresholds:
-            if summary["percent"] >= pct and (summary["start"], pct) not in fired:
-                new.append({"cycle_start": summary["start"], "percent": pct, "at": when.isoformat(timespec="seconds"),
-                            "used_bytes": summary["used_bytes"], "cap_bytes": summary["cap_bytes"]})
+        if due:
+            at = when.isoformat(timespec="seconds")
+            new.append({"id": f"{start}:{due[-1]}:{at}", "cycle_start": start, "percent": due[-1], "covers": due,
+                        "at": at, "used_bytes": summary["used_bytes"], "cap_bytes": summary["cap_bytes"]})
+        self.data["alert_fired"] = {"cycle_start": start, "percent": sorted(fired + due)}
         self.data["alerts"].extend(new)
         del self.data["alerts"][:-ALERTS_KEPT]
         return new

@@ -63,5 +63,6 @@ def reset():
     if v.supervisor is not None and v.supervisor.downloader.alive:
         return jsonify(error="stop the running test before resetting"), 409
     with v.state_lock:
-        (v.data_dir / session_file.NAME).unlink(missing_ok=True)
+        for path in session_file.paths(v.data_dir):
+            path.unlink(missing_ok=True)
     return jsonify(status=session_file.Status.IDLE.value)

@@ -12,6 +12,7 @@ from flask import current_app
 from datacap import store
 from datacap.measure import session_file
 from datacap.usage import adjustments, cycles, ledger, live_file
+from datacap.usage.current import CycleReader
 
 
 def views():
@@ -35,13 +36,15 @@ class Views:
         self.usage = store.CachedReader(data_dir / "usage.json")
         self.adjustments = store.CachedReader(data_dir / adjustments.NAME)
         self.live = live_file.Reader(data_dir)
+        self.cycle = CycleReader(data_dir)
         self.state_lock = filelock.FileLock(str(data_dir / "state.lock"))  # the server's read-modify-writes
 
     def _processes(self):
         return self.supervisor.snapshot() if self.supervisor else {}
 
     def summary(self):
-        return cycles.cycle_summary(self.usage.read(), self.adjustments.read(), self.cfg, local_now())
+        """This cycle's figures from the collector's live count (the ledger when it is newer)."""
+        return self.cycle.summary(self.cfg, local_now())
 
     def stats(self, since=None):
         proc = self._processes().get("downloader")
@@ -73,12 +76,14 @@ class Views:
         data = self.usage.read() or {}
         cycle = self.summary()
         count = self.cfg["count"]
+        live = self.cycle.source(self.cfg["update_interval_seconds"])[0]
+        days = {"days": {**(data.get("days") or {}), **(live.get("days") or {})}}  # this cycle's days: live
         return {
             "cap_gb": self.cfg["data_cap_gb"], "cap_bytes": cycle["cap_bytes"], "count": count,
             "billing_day": self.cfg["billing_day"], "cycle": cycle,
             "today": {"date": local_now().date().isoformat(), "used_bytes": cycle["today_bytes"]},
             "interfaces": ledger.totals(data), "counted": data.get("counted", []),
-            "daily": ledger.daily(data, count, cycles.used_bytes),
+            "daily": ledger.daily(days, count, cycles.used_bytes),
             "hourly": ledger.hourly(data, count, cycles.used_bytes),
             "alerts": data.get("alerts", []), "counter_events": data.get("counter_events", []),
             "adjustments": adjustments.items(self.adjustments.read()),
@@ -105,7 +110,12 @@ class Views:
         proc = self._processes().get("collector")
         if proc is not None and proc["state"] not in ("starting", "running"):
             reasons.append(f"collector is {proc['state']}")
-        _, age, stale = self.live.read(self.cfg["update_interval_seconds"])
+        live, age, stale = self.live.read(self.cfg["update_interval_seconds"])
         if stale:
             reasons.append("collector data is stale" if age is not None else "collector has written no data yet")
+        elif live.get("last_error"):
+            reasons.append(f"collector: {live['last_error']}")
+        save_error = self.downloader.read().get("save_error")
+        if save_error:
+            reasons.append(f"downloader: {save_error}")
         return not reasons, reasons
