@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
+from datacap.notify import settings as notify_settings
+
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: entry points, config.json, data/
 DEFAULT_CONFIG_PATH = ROOT / "config.json"
 DEFAULT_DATA_DIR = ROOT / "data"
@@ -36,6 +38,9 @@ DEFAULTS = {
     "auth_token": None,
     "trusted_proxies": [],
     "webhook_url": None,
+    "notify_urls": [],
+    "notify_outage_minutes": 10,
+    "mqtt": None,
     "external_ip_url": None,
 }
 
@@ -161,6 +166,9 @@ CHECKS = {
     "auth_token": _token,
     "trusted_proxies": _trusted_proxies,
     "webhook_url": _optional_url,
+    "notify_urls": notify_settings.check_notify_urls,
+    "notify_outage_minutes": notify_settings.check_outage_minutes,
+    "mqtt": notify_settings.check_mqtt,
     "external_ip_url": _optional_url,
 }
 assert CHECKS.keys() == DEFAULTS.keys()

@@ -16,7 +16,8 @@ import waitress
 from datacap import VERSION
 from datacap import config as configmod
 from datacap.config import ROOT
-from datacap.notify.webhooks import Notifier
+from datacap.notify.mqtt import MqttBridge
+from datacap.notify.notifier import Notifier
 from datacap.web.external_ip import ExternalIP
 
 log = logging.getLogger("server")
@@ -61,7 +62,8 @@ def run(app, server, supervisor, config_path, open_browser):
         signal.signal(sig, lambda signum, frame: signals.put_nowait(signum))
     views = app.extensions["datacap"]
     supervisor.start()
-    app.extensions["webhooks"] = Notifier(views, views.data_dir).start()
+    app.extensions["notify"] = Notifier(views, views.data_dir).start()
+    app.extensions["mqtt"] = MqttBridge(views).start()
     app.extensions["external_ip"] = ExternalIP(lambda: views.cfg).start()
     threading.Thread(target=server.run, name="waitress", daemon=True).start()
     host = getattr(server, "effective_host", "127.0.0.1")
@@ -85,6 +87,7 @@ def run(app, server, supervisor, config_path, open_browser):
         supervisor.closing = True  # a request already inside gets "shutting down"
         server.close()
         supervisor.stop_all()
+        app.extensions["mqtt"].stop()  # says "offline" to Home Assistant
     log.info("stopped")
     return 0
 

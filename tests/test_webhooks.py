@@ -1,66 +1,11 @@
 """Webhook alerts against a local receiver; external IP lookup against a local fake."""
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-
-import pytest
 
 from datacap import store as jsonstore
 from harness import wait_for
-from datacap.notify.webhooks import Notifier
-
-
-class Receiver:
-    """A local webhook receiver (and lookup service): records POST bodies, can fail or stall."""
-
-    def __init__(self, fail_first=0, get_body=None, get_delay=0.0):
-        self.bodies, self.fail_left = [], fail_first
-        outer = self
-
-        class H(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                code = 500 if outer.fail_left > 0 else 204
-                if outer.fail_left > 0:
-                    outer.fail_left -= 1
-                else:
-                    outer.bodies.append(body)
-                self.send_response(code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def do_GET(self):
-                time.sleep(get_delay)
-                data = json.dumps(get_body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *a):
-                pass
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-
-
-@pytest.fixture
-def receiver():
-    made = []
-
-    def make(**kw):
-        made.append(Receiver(**kw))
-        return made[-1]
-    yield make
-    for r in made:
-        r.close()
+from datacap.notify import destinations
+from datacap.notify.notifier import Notifier
+from test_notify import Receiver, StubViews, receiver  # noqa: F401 (fixture)
 
 
 def test_exactly_one_message_per_threshold_per_cycle_across_retries_and_restarts(server, receiver):
@@ -80,37 +25,29 @@ def test_exactly_one_message_per_threshold_per_cycle_across_retries_and_restarts
     assert "50% of the data cap used" in rx.bodies[0]["text"]
 
 
-class StubViews:
-    def __init__(self, stats):
-        self.cfg = {"webhook_url": "http://hook.invalid/"}
-        self.stats = stats
-        self.downloader = type("R", (), {"read": lambda _self: self.stats})()
-        self.usage = type("R", (), {"read": lambda _self: None})()
-
-    def summary(self):
-        return {"start": "2026-11-01"}
-
-
-def test_throttle_start_and_end_are_each_sent_once(tmp_path):
+def test_throttle_start_and_end_keep_the_webhook_payload_and_the_keys_of_webhooks_json(tmp_path):
     sent = []
     ok = type("Resp", (), {"status_code": 200})()
+    post = (lambda url, json, timeout: sent.append(json) or ok)
     event = {"start": "2026-11-23T10:00:00+00:00", "at_gb": 12.3, "at_bytes": 12_300_000_000,
              "baseline_mbps": 94.0, "throttled_mbps": 9.8, "end": None}
     old = dict(event, start="2026-11-23T09:00:00+00:00", end="2026-11-23T09:10:00+00:00")
-    views = StubViews({"session_id": "s1", "throttle_events": [old]})
-    n = Notifier(views, tmp_path, post=lambda url, json, timeout: sent.append(json) or ok)
-    n.scan(); n.send_due()
-    assert sent == []  # events from before the notifier existed are not news
-    views.stats = {"session_id": "s1", "throttle_events": [old, event]}
+    alert = {"cycle_start": "2026-11-01", "percent": 50, "used_bytes": 500_000_000, "cap_bytes": 10 ** 9}
+    # an install from before Apprise: webhooks.json says the 50 % alert went out already
+    jsonstore.write_json_atomic(tmp_path / "webhooks.json", {"sent": ["alert:2026-11-01:50"]})
+    views = StubViews({"webhook_url": "http://hook.invalid/"}, {"session_id": "s1", "throttle_events": [old, event]},
+                      usage={"alerts": [alert]})
+    n = Notifier(views, tmp_path, make_destinations=lambda cfg: destinations.from_config(cfg, "pi", post))
     for _ in range(3):
         n.scan(); n.send_due()
-    assert [m["event"] for m in sent] == ["throttle_start"]
-    assert "throttled at 12.30 GB, 94.0 -> 9.8 Mbit/s" in sent[0]["text"]
-    views.stats = {"session_id": "s1", "throttle_events": [old, dict(event, end="2026-11-23T10:30:00+00:00")]}
+    assert sent == []  # the alert was sent before the upgrade; the throttle events are from before we looked
+    views.stats_doc = {"session_id": "s1", "throttle_events": [old, dict(event, end="2026-11-23T10:30:00+00:00")]}
     for _ in range(3):
         n.scan(); n.send_due()
-    assert [m["event"] for m in sent] == ["throttle_start", "throttle_end"]
-    assert jsonstore.read_json(Path(tmp_path) / "webhooks.json")["sent"][-1].startswith("throttle-end:s1:")
+    assert [m["event"] for m in sent] == ["throttle_end"]
+    m = sent[0]
+    assert m["text"] == m["content"] and m["host"] == "pi" and m["data"]["throttled_mbps"] == 9.8
+    assert "speed recovered at 2026-11-23T10:30:00+00:00" in m["text"] and m["time"].endswith("+00:00")
 
 
 def test_external_ip_is_shown_when_enabled(server, receiver):

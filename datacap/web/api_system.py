@@ -15,9 +15,12 @@ def interfaces():
 @bp.get("/api/system")
 def system():
     ext = current_app.extensions.get("external_ip")
-    hooks = current_app.extensions.get("webhooks")
+    notify, mqtt = current_app.extensions.get("notify"), current_app.extensions.get("mqtt")
+    notify_status = notify.status() if notify else None
+    last = (notify_status or {}).get("last_error")
     return jsonify({**views().system(), "version": VERSION, "external_ip": ext.value if ext else None,
-                    "webhook_last_error": hooks.last_error if hooks else None})
+                    "notify": notify_status, "mqtt": mqtt.status() if mqtt else None,
+                    "webhook_last_error": f"{last['event']}: {last['error']}" if last else None})
 
 
 @bp.get("/healthz")

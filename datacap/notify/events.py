@@ -1,0 +1,106 @@
+"""What is news: cap alerts, throttle start and lift, long outages, a child gone FATAL.
+
+Each piece of news has a key that names the event itself (cycle + threshold, session + onset, server
+run + restarts), so the notifier can send it once, however often it is found again, across restarts.
+"""
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+
+@dataclass(frozen=True)
+class News:
+    key: str  # stable across restarts: the event, not the moment it was seen
+    kind: str  # cap_alert, throttle_start, throttle_end, outage_start, outage_end, process_fatal
+    title: str
+    text: str
+    data: dict = field(default_factory=dict, compare=False)
+    warning: bool = True  # Apprise's notify type: warning, or info for good news (a lift)
+
+
+def _parse(iso):
+    try:
+        t = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def cap_alerts(usage, cycle_start, host):
+    """The collector's alerts of this cycle (it records each threshold once per cycle)."""
+    out = []
+    for a in (usage or {}).get("alerts", []):
+        if a.get("cycle_start") != cycle_start:
+            continue
+        text = (f"datacap on {host}: {a['percent']}% of the data cap used "
+                f"({a['used_bytes'] / 1e9:.2f} of {a['cap_bytes'] / 1e9:.0f} GB this cycle)")
+        out.append(News(f"alert:{a['cycle_start']}:{a['percent']}", "cap_alert",
+                        f"Data cap: {a['percent']}% used", text, a))
+    return out
+
+
+def _throttle(sid, ev, host):
+    out = [News(f"throttle-start:{sid}:{ev['start']}", "throttle_start", "Throttled",
+                f"datacap on {host}: throttled at {ev['at_gb']:.2f} GB, {ev['baseline_mbps']:.1f} -> "
+                f"{ev['throttled_mbps']:.1f} Mbit/s since {ev['start']}", ev)]
+    if ev.get("end"):
+        out.append(News(f"throttle-end:{sid}:{ev['start']}", "throttle_end", "Throttle lifted",
+                        f"datacap on {host}: speed recovered at {ev['end']} after throttling since {ev['start']}",
+                        ev, warning=False))
+    return out
+
+
+def _outage(sid, ev, host, now, min_minutes):
+    start, end = _parse(ev.get("start")), _parse(ev.get("end"))
+    if start is None or ((end or now) - start).total_seconds() < min_minutes * 60:
+        return []
+    out = [News(f"outage-start:{sid}:{ev['start']}", "outage_start", "Internet outage",
+                f"datacap on {host}: no connection since {ev['start']} (over {min_minutes:g} min)", ev)]
+    if end is not None:
+        minutes = (end - start).total_seconds() / 60
+        out.append(News(f"outage-end:{sid}:{ev['start']}", "outage_end", "Internet back",
+                        f"datacap on {host}: connection back at {ev['end']} after {minutes:.0f} min", ev,
+                        warning=False))
+    return out
+
+
+def session_events(stats, now, outage_minutes, host):
+    """Throttle start/lift and outages longer than `outage_minutes` from the test session's events."""
+    stats = stats or {}
+    sid = stats.get("session_id")
+    out, seen = [], set()
+    for ev in list(stats.get("throttle_events") or []) + list(stats.get("events") or []):  # all kinds, if given
+        if not isinstance(ev, dict) or (ev.get("kind", "throttle"), ev.get("start")) in seen:
+            continue
+        seen.add((ev.get("kind", "throttle"), ev.get("start")))
+        kind = ev.get("kind", "throttle")
+        try:
+            if kind == "throttle":
+                out += _throttle(sid, ev, host)
+            elif kind == "outage":
+                out += _outage(sid, ev, host, now, outage_minutes)
+        except (KeyError, TypeError, ValueError):
+            continue  # an event from a newer or damaged file: not news we can word
+    return out
+
+
+def fatal_children(processes, run_id, host):
+    """A child the supervisor gave up on; once per server run and restart count."""
+    out = []
+    for name, p in (processes or {}).items():
+        if p.get("state") == "fatal":
+            why = p.get("last_error") or p.get("exit") or "no reason given"
+            out.append(News(f"fatal:{name}:{run_id}:{p.get('restarts')}", "process_fatal",
+                            f"datacap {name} stopped", f"datacap on {host}: the {name} gave up restarting ({why})",
+                            {"process": name, **p}))
+    return out
+
+
+def news(views, now=None, host=None):
+    """Everything that is news now, read through the same Views the API uses."""
+    host = host or socket.gethostname()
+    now = now or datetime.now(timezone.utc)
+    cfg = views.cfg
+    return (cap_alerts(views.usage.read(), views.summary()["start"], host)
+            + session_events(views.stats(), now, cfg.get("notify_outage_minutes", 10), host)
+            + fatal_children(views.system()["processes"], views.started, host))
