@@ -1,29 +1,98 @@
-"""N parallel HTTP streams that read, count and discard bytes as fast as the link allows."""
+"""N parallel HTTP streams that read, count and discard bytes as fast as the link allows.
+
+Each stream reads its response body with `http.client.HTTPResponse.readinto` into one buffer
+allocated when the stream starts: no bytes object per read, and no Python work per read beyond
+counting (the limit is looked at only when a stream has used up its share of what is left, and
+stalls are seen by whoever asks, from the counts). urllib3's `readinto` would allocate and copy
+(it is `read()` plus a slice assignment), so the streams use the standard library's client,
+through `urllib.request` for redirects, proxies from the environment and verified TLS.
+"""
+import http.client
 import logging
+import ssl
 import threading
 import time
+import urllib.error
+import urllib.request
 from datetime import datetime, timezone
-
-import requests
-import urllib3
 
 log = logging.getLogger("downloader")
 
-CHUNK = 1 << 20  # one recv of up to 1 MiB per read: no per-byte Python work
+BUFFER_BYTES = 1 << 18  # one read's room: large enough for few syscalls, small enough to stay in cache
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 10.0
 STALL_S = 2.0  # a stream silent this long makes its bins unusable for detection
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 15.0
 USER_AGENT = "datacap (ISP data-cap tester)"
-ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError)
+HEADERS = {"Accept-Encoding": "identity", "User-Agent": USER_AGENT, "Cache-Control": "no-cache"}
+ERRORS = (OSError, http.client.HTTPException, ValueError)  # URLError and timeouts are OSErrors
+UNLIMITED = 1 << 62
 
 
 class StreamError(Exception):
     pass
 
 
+def tls_context():
+    """Verify against the same CA bundle requests uses (certifi), else the system's."""
+    try:
+        import certifi
+        return ssl.create_default_context(cafile=certifi.where())
+    except ImportError:
+        return ssl.create_default_context()
+
+
+class _Connection(http.client.HTTPConnection):
+    """Connect within CONNECT_TIMEOUT_S, then allow READ_TIMEOUT_S of silence per read."""
+
+    def connect(self):
+        super().connect()
+        self.sock.settimeout(READ_TIMEOUT_S)
+
+
+class _TLSConnection(http.client.HTTPSConnection):
+    def connect(self):
+        super().connect()  # the TLS handshake is part of connecting
+        self.sock.settimeout(READ_TIMEOUT_S)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_Connection, req)
+
+
+class _TLSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, context):
+        super().__init__(context=context)
+        self.tls = context
+
+    def https_open(self, req):
+        return self.do_open(_TLSConnection, req, context=self.tls)
+
+
+def open_body(opener, url):
+    """GET url and return the http.client response, whose readinto fills our buffer in place."""
+    try:
+        return opener.open(urllib.request.Request(url, headers=HEADERS), timeout=CONNECT_TIMEOUT_S)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        raise StreamError(f"HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise StreamError(str(exc.reason)) from None
+
+
+def content_length(headers):
+    """The body's announced length, or None (chunked, absent or unreadable)."""
+    if "chunked" in headers.get("Transfer-Encoding", "").lower():
+        return None
+    try:
+        return int(headers.get("Content-Length"))
+    except (TypeError, ValueError):
+        return None
+
+
 class StreamPool:
-    """Worker threads, each with its own keep-alive session, rotating URLs on failure."""
+    """Worker threads, each with its own buffer and opener, rotating URLs on failure."""
 
     def __init__(self, urls, n, limit_bytes=None, clock=time.monotonic):
         self.urls = list(urls)
@@ -31,30 +100,34 @@ class StreamPool:
         self.limit_bytes = limit_bytes
         self.clock = clock
         self.counts = [0] * n  # slot i is written only by worker i
-        self.last_data = [0.0] * n
+        self.last_data = [0.0] * n  # when any_failing() last saw count i move
         self.failing = [False] * n
         self.last_error = None
         self.error_count = 0
+        self._seen = [0] * n
+        self._check_at = [0 if limit_bytes else UNLIMITED] * n  # stream i looks at the limit on reaching this
         self._go = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._progress = (0, clock())  # (total bytes, when it last grew)
         self._first_error_t = None
+        self._tls = tls_context()
+        self.workers = []
 
     def start(self):
         self._go.set()
-        now = self.clock()
-        self.last_data = [now] * self.n
-        for i in range(self.n):
-            threading.Thread(target=self._run, args=(i,), name=f"stream-{i}", daemon=True).start()
+        self._mark_all_alive()
+        self.workers = [threading.Thread(target=self._run, args=(i,), name=f"stream-{i}", daemon=True)
+                        for i in range(self.n)]
+        for worker in self.workers:
+            worker.start()
 
     def pause(self):
         self._go.clear()
 
     def resume(self):
-        now = self.clock()
-        self.last_data = [now] * self.n
-        self._progress = (self.total_bytes(), now)
+        self._mark_all_alive()
+        self._progress = (self.total_bytes(), self.clock())
         self._go.set()
 
     def stop(self):
@@ -64,9 +137,17 @@ class StreamPool:
     def total_bytes(self):
         return sum(self.counts)
 
+    def _mark_all_alive(self):
+        now = self.clock()
+        self._seen = list(self.counts)
+        self.last_data = [now] * self.n
+
     def any_failing(self):
         """A stream is in back-off, or silent for STALL_S: its bins say nothing about the ISP."""
         now = self.clock()
+        for i, count in enumerate(self.counts):
+            if count != self._seen[i]:
+                self._seen[i], self.last_data[i] = count, now
         return any(self.failing) or any(now - t > STALL_S for t in self.last_data)
 
     def failing_since(self):
@@ -80,6 +161,19 @@ class StreamPool:
             return self._first_error_t
         return None
 
+    def _share_out_limit(self):
+        """Give each stream an equal share of what is left: until one has read its share the total
+        cannot reach the limit, so no stream needs to add up the counts after every read."""
+        with self._lock:
+            left = self.limit_bytes - self.total_bytes()
+            if left <= 0:
+                self._stop.set()
+                return
+            share = -(-left // self.n)
+            for i, count in enumerate(self.counts):  # never raise a share a stream still holds
+                if self._check_at[i] <= count or count + share < self._check_at[i]:
+                    self._check_at[i] = count + share
+
     def _record_error(self, i, url, exc):
         message = str(exc) or type(exc).__name__
         with self._lock:
@@ -91,16 +185,15 @@ class StreamPool:
         log.warning("stream %d: %s: %s", i, url, message[:300])
 
     def _run(self, i):
-        session = requests.Session()
-        session.headers.update({"Accept-Encoding": "identity", "User-Agent": USER_AGENT,
-                                "Cache-Control": "no-cache"})
+        opener = urllib.request.build_opener(_HTTPHandler, _TLSHandler(self._tls))
+        buf = memoryview(bytearray(BUFFER_BYTES))
         url_i, failures = i % len(self.urls), 0
         while not self._stop.is_set():
             if not self._go.wait(0.5) or self._stop.is_set():
                 continue
             url = self.urls[url_i]
             try:
-                got = self._transfer(i, session, url)
+                got = self._transfer(i, opener, url, buf)
                 if got == 0 and self._go.is_set() and not self._stop.is_set():
                     raise StreamError("empty response")
                 self.failing[i], failures = False, 0
@@ -112,24 +205,28 @@ class StreamPool:
                 url_i = (url_i + 1) % len(self.urls)
                 self._stop.wait(min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** failures))
                 failures += 1
-                session.close()
-        session.close()
 
-    def _transfer(self, i, session, url):
+    def _transfer(self, i, opener, url, buf):
         """Read one response body to the end (or until pause/stop/limit); return bytes read."""
-        got = 0
-        counts, last_data, clock = self.counts, self.last_data, self.clock
-        with session.get(url, stream=True, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)) as resp:
-            if resp.status_code >= 400:
-                raise StreamError(f"HTTP {resp.status_code} {resp.reason}")
-            read1 = resp.raw.read1
-            while self._go.is_set() and not self._stop.is_set():
-                chunk = read1(CHUNK)
-                if not chunk:
-                    break
-                counts[i] += len(chunk)
-                got += len(chunk)
-                last_data[i] = clock()
-                if self.limit_bytes and sum(counts) >= self.limit_bytes:
-                    self._stop.set()
+        with open_body(opener, url) as resp:
+            expected = content_length(resp.headers)
+            got, ended = self._drain(i, resp.readinto, buf)
+        if ended and expected is not None and got < expected:  # http.client reports this as a plain end
+            raise StreamError(f"connection closed after {got} of {expected} bytes")
         return got
+
+    def _drain(self, i, readinto, buf):
+        """The hot loop: read into buf, count. Returns (bytes read, whether the body ended)."""
+        counts, check_at, size, got = self.counts, self._check_at, len(buf), 0
+        go, stopped = self._go.is_set, self._stop.is_set
+        while go() and not stopped():
+            room = check_at[i] - counts[i]
+            if room <= 0:
+                self._share_out_limit()
+                continue
+            n = readinto(buf if room >= size else buf[:room])
+            if not n:
+                return got, True
+            counts[i] += n
+            got += n
+        return got, False

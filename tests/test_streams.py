@@ -1,0 +1,224 @@
+"""The streams' read path against the real fake ISP: lengths, chunked bodies, TLS, pause, limits, stalls, errors."""
+import re
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+import tracemalloc
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from conftest import need
+from fake_isp import BLOCK, Handler
+from harness import wait_for
+from datacap.measure.streams import BUFFER_BYTES, STALL_S, StreamPool
+
+
+class ChunkedHandler(Handler):
+    """The fake ISP's link, but `/chunked?bytes=N` answers with Transfer-Encoding: chunked in odd-sized chunks."""
+
+    def do_GET(self):
+        url = urlparse(self.path)
+        if url.path != "/chunked":
+            return super().do_GET()
+        query = parse_qs(url.query)
+        total, cut = int(query["bytes"][0]), "cut" in query
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        sent, sizes = 0, (1, 4093, 65536, 300_001, 17)
+        while sent < total:
+            n = self.server.link.take(min(sizes[sent % len(sizes)], total - sent))
+            self.wfile.write(b"%x\r\n" % n + BLOCK[:n] + b"\r\n")
+            sent += n
+            if cut and sent >= total // 2:
+                self.close_connection = True
+                return
+        self.wfile.write(b"0\r\n\r\n")
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def isp(fake_isp):
+    made = fake_isp()
+    made.httpd.RequestHandlerClass = ChunkedHandler
+    return made
+
+
+@pytest.fixture
+def pools():
+    made = []
+
+    def make(*args, **kw):
+        pool = StreamPool(*args, **kw)
+        made.append(pool)
+        return pool
+    yield make
+    for pool in made:
+        pool.stop()
+
+
+def test_one_stream_stops_exactly_at_the_limit(isp, pools):
+    pool = pools([isp.url()], 1, limit_bytes=30_000_017)
+    pool.start()
+    wait_for(lambda: pool._stop.is_set(), 20, "the limit to stop the pool")
+    assert pool.total_bytes() == 30_000_017 and pool.error_count == 0
+
+
+def test_n_streams_stop_within_one_read_each_of_the_limit(isp, pools):
+    pool = pools([isp.url()], 4, limit_bytes=80_000_000)
+    pool.start()
+    wait_for(lambda: pool._stop.is_set(), 20, "the limit to stop the pool")
+    time.sleep(0.2)  # reads already under way may finish
+    assert 80_000_000 <= pool.total_bytes() <= 80_000_000 + 4 * BUFFER_BYTES
+    assert all(c > 0 for c in pool.counts) and pool.error_count == 0
+
+
+def test_content_length_bodies_are_read_to_the_end_and_fetched_again(isp, pools):
+    pool = pools([isp.url(3_000_000)], 2, limit_bytes=20_000_000)
+    pool.start()
+    wait_for(lambda: pool._stop.is_set(), 20, "the limit to stop the pool")
+    assert pool.total_bytes() >= 20_000_000 and pool.error_count == 0 and pool.last_error is None
+
+
+def test_chunked_bodies_count_the_payload_not_the_framing(isp, pools):
+    pool = pools([f"http://127.0.0.1:{isp.port}/chunked?bytes=7000001"], 1, limit_bytes=21_000_003)
+    pool.start()
+    wait_for(lambda: pool._stop.is_set(), 20, "the limit to stop the pool")
+    assert pool.total_bytes() == 21_000_003 and pool.error_count == 0  # three whole bodies, each ended cleanly
+
+
+def test_a_chunked_body_cut_short_is_an_error(isp, pools):
+    pool = pools([f"http://127.0.0.1:{isp.port}/chunked?bytes=2000000&cut=1"], 1)
+    pool.start()
+    wait_for(lambda: pool.error_count >= 1, 10, "an error for the cut body")
+    assert pool.failing[0] and pool.last_error["url"].endswith("cut=1")
+
+
+def test_a_body_cut_short_is_an_error_and_the_stream_comes_back(isp, pools):
+    isp.link.update(close_after_bytes=1_000_000)
+    pool = pools([isp.url(5_000_000)], 1)
+    pool.start()
+    wait_for(lambda: pool.error_count >= 1, 10, "an error for the short body")
+    assert re.fullmatch(r"connection closed after \d+ of 5000000 bytes", pool.last_error["message"]) and pool.failing[0]
+    isp.link.update(close_after_bytes=None)
+    errors = pool.error_count
+    wait_for(lambda: not pool.failing[0] and pool.total_bytes() > 6_000_000, 10, "the stream to recover")
+    assert pool.error_count == errors
+
+
+def test_an_error_status_is_recorded_with_its_reason_and_the_next_url_is_tried(isp, fake_isp, pools):
+    good = fake_isp()
+    isp.link.update(fail_status=503)
+    pool = pools([isp.url(), good.url()], 1, limit_bytes=10_000_000)
+    pool.start()
+    wait_for(lambda: pool._stop.is_set(), 10, "the good URL to reach the limit")
+    assert pool.last_error["message"] == "HTTP 503 Service Unavailable" and pool.last_error["url"] == isp.url()
+    assert pool.total_bytes() == 10_000_000
+
+
+def test_a_refused_connection_is_an_error_not_a_crash(pools):
+    pool = pools(["http://127.0.0.1:9/refused"], 1)
+    pool.start()
+    wait_for(lambda: pool.error_count >= 1, 10, "an error")
+    assert "refused" in pool.last_error["message"].lower() and pool.failing_since() is not None
+
+
+def test_pause_stops_reading_and_resume_reads_again(fake_isp, pools):
+    isp = fake_isp(rate_mbps=200)
+    pool = pools([isp.url()], 2)
+    pool.start()
+    wait_for(lambda: pool.total_bytes() > 2_000_000, 10, "bytes flowing")
+    pool.pause()
+    time.sleep(0.3)  # a read under way ends at once: the fake ISP sends in 10-ms slices
+    paused_at = pool.total_bytes()
+    time.sleep(0.7)
+    assert pool.total_bytes() == paused_at
+    pool.resume()
+    wait_for(lambda: pool.total_bytes() > paused_at + 2_000_000, 10, "bytes flowing again")
+    assert pool.error_count == 0
+
+
+def quiet(pool):
+    before = pool.total_bytes()
+    time.sleep(0.3)
+    return pool.total_bytes() == before
+
+
+def test_a_silent_stream_is_stalled_and_a_moving_one_is_not(fake_isp, pools):
+    isp = fake_isp(rate_mbps=100)
+    clock = FakeClock()
+    pool = pools([isp.url(2_000_000)], 1, clock=clock)
+    pool.start()
+    for _ in range(5):  # bytes keep coming while the clock runs past STALL_S
+        before = pool.total_bytes()
+        wait_for(lambda: pool.total_bytes() > before, 5, "more bytes")
+        clock.t += STALL_S / 2
+        assert not pool.any_failing()
+    isp.link.update(stall=True)  # the next request gets its headers and then silence
+    wait_for(lambda: quiet(pool), 5, "silence")
+    assert not pool.any_failing()
+    clock.t += STALL_S + 0.1
+    assert pool.any_failing() and pool.error_count == 0
+
+
+def test_reading_allocates_no_buffer_per_read(isp, pools):
+    pool = pools([isp.url()], 1, limit_bytes=400_000_000)
+    pool.start()
+    wait_for(lambda: pool.total_bytes() > 20_000_000, 10, "bytes flowing")
+    tracemalloc.start()
+    try:
+        start = pool.total_bytes()
+        wait_for(lambda: pool.total_bytes() > start + 100_000_000 or pool._stop.is_set(), 20, "100 MB more")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024, f"{peak} bytes allocated at once while reading: a new buffer per read"
+
+
+@pytest.fixture
+def tls_isp(isp, tmp_path):
+    need(shutil.which("openssl"), "openssl is not installed (apt-get install openssl)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    isp.httpd.socket = server_side.wrap_socket(isp.httpd.socket, server_side=True)
+    return isp, ssl.create_default_context(cafile=str(cert))
+
+
+def test_tls_bodies_of_both_kinds_are_read_in_place(tls_isp, pools):
+    isp, trust = tls_isp
+    for url in (f"https://127.0.0.1:{isp.port}/stream?bytes=4000000", f"https://127.0.0.1:{isp.port}/chunked?bytes=4000000"):
+        pool = pools([url], 1, limit_bytes=10_000_000)
+        pool._tls = trust
+        pool.start()
+        wait_for(lambda: pool._stop.is_set(), 20, f"the limit over TLS from {url}")
+        assert pool.total_bytes() == 10_000_000 and pool.error_count == 0
+
+
+def test_an_untrusted_certificate_is_an_error(tls_isp, pools):
+    isp, _ = tls_isp
+    pool = pools([f"https://127.0.0.1:{isp.port}/stream"], 1)
+    pool.start()
+    wait_for(lambda: pool.error_count >= 1, 10, "a certificate error")
+    assert "certificate" in pool.last_error["message"].lower() and pool.total_bytes() == 0
+
+
+def test_stop_ends_every_worker(isp, pools):
+    pool = pools([isp.url()], 3)
+    pool.start()
+    wait_for(lambda: pool.total_bytes() > 1_000_000, 10, "bytes flowing")
+    pool.stop()
+    wait_for(lambda: not any(w.is_alive() for w in pool.workers), 5, "the workers to end")
