@@ -206,3 +206,22 @@ def test_collector_blocked_by_a_hand_run_one_backs_off_with_its_reason_and_takes
         s.stop()
         if held.is_locked:
             held.release()
+
+
+def test_a_hand_run_downloader_holds_the_folder_and_start_names_its_pid(server, fake_isp):
+    isp = fake_isp(rate_mbps=20)
+    s = server(test_urls=[isp.url()])
+    by_hand = subprocess.Popen([sys.executable, str(ROOT / "downloader.py"), "--config", str(s.config_path),
+                                "--data-dir", str(s.data_dir)], stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: (s.data_dir / "downloader.pid").exists(), 10, "the hand-run downloader to hold the lock")
+        r = s.post("/api/start")
+        assert r.status_code == 409 and f"(pid {by_hand.pid})" in r.json()["error"]
+        assert "downloader" not in s.children()
+        second = subprocess.run([sys.executable, str(ROOT / "downloader.py"), "--config", str(s.config_path),
+                                 "--data-dir", str(s.data_dir)], capture_output=True, text=True, timeout=20)
+        assert second.returncode == 3 and f"(pid {by_hand.pid})" in second.stderr
+    finally:
+        by_hand.terminate()
+        by_hand.wait(10)
+    wait_for(lambda: s.post("/api/start").status_code == 200, 10, "Start once the hand-run one has gone")
