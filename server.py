@@ -1,10 +1,11 @@
 """datacap web server: the dashboard, the JSON API, and the supervisor of both children.
 
-    python server.py [--config PATH] [--data-dir DIR] [--host HOST] [--port PORT] [--no-browser]
+    python server.py [--config PATH] [--data-dir DIR] [--host HOST] [--port PORT] [--no-browser] [--new-token]
 
 The app is datacap/web/, the supervisor datacap/supervise/, the serve loop datacap/serve.py.
 """
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -24,7 +25,11 @@ def main(argv=None):
     p.add_argument("--version", action="version", version=f"datacap {VERSION}")
     p.add_argument("--print-systemd-unit", action="store_true",
                    help="print a systemd unit for this checkout (see deploy/datacap.service) and exit")
+    p.add_argument("--new-token", action="store_true", help="print a strong auth_token for config.json and exit")
     args = p.parse_args(argv)
+    if args.new_token:
+        print(secrets.token_urlsafe(24))  # 32 characters, 192 random bits
+        return 0
     if args.print_systemd_unit:
         print(serve.systemd_unit(), end="")
         return 0

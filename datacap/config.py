@@ -134,8 +134,8 @@ def _trusted_proxies(v):
         return f"must be a list of IP addresses, got {v!r}"
     for a in v:
         try:
-            ipaddress.ip_address(a)
-        except (TypeError, ValueError):
+            ipaddress.ip_address(a if isinstance(a, str) else "")
+        except ValueError:
             return f"not an IP address: {a!r}"
     return None
 

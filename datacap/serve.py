@@ -13,7 +13,7 @@ import webbrowser
 
 import waitress
 
-from datacap import VERSION
+from datacap import VERSION, slow_clients
 from datacap import config as configmod
 from datacap.config import ROOT
 from datacap.notify.mqtt import MqttBridge
@@ -24,11 +24,14 @@ log = logging.getLogger("server")
 
 TICK_S = 0.2
 # Requests are short (parsed files are cached until they change), so 8 threads serve hundreds of
-# polls a second; 200 connections leave room for many dashboards and scrapers; idle clients are
-# dropped after 30 s; bodies over 64 KB are refused before they are read; poll() has no
-# FD_SETSIZE limit and copes with the listener being closed from the main thread.
-WAITRESS = dict(threads=8, connection_limit=200, channel_timeout=30, max_request_body_size=64 * 1024,
-                cleanup_interval=10, ident="datacap", asyncore_use_poll=True)
+# polls a second; idle clients are dropped after 30 s; bodies over 64 KB are refused before they
+# are read; poll() has no FD_SETSIZE limit and copes with the listener being closed from the main
+# thread. Slow clients: slow_clients.py keeps 200 connections (a request must arrive whole within
+# 10 s; a newcomer beyond 200 closes a slot nobody is being served on); connection_limit is only
+# its backstop. X-Forwarded-* reach the app, which believes them from `trusted_proxies` only.
+WAITRESS = dict(threads=8, connection_limit=slow_clients.MAX_CONNECTIONS + 16, channel_timeout=30,
+                max_request_body_size=64 * 1024, cleanup_interval=10, ident="datacap", asyncore_use_poll=True,
+                clear_untrusted_proxy_headers=False)
 
 
 def systemd_unit():
@@ -49,7 +52,7 @@ def interactive():
 def listen(app, host, port):
     """The waitress server, bound but not yet serving; None (and a message) when the port is taken."""
     try:
-        return waitress.create_server(app, host=host, port=port, **WAITRESS)
+        return slow_clients.guard(waitress.create_server(app, host=host, port=port, **WAITRESS))
     except OSError as exc:
         print(f"server: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return None

@@ -139,21 +139,28 @@ def test_dashboard_says_so_when_the_server_stops_answering(server, page):
 
 
 HOSTILE_PAGE = b"""<!doctype html><html><body>
+<iframe id=dash src="http://127.0.0.1:%d/" style="position:absolute;left:0;top:0;width:1280px;height:800px;border:0"></iframe>
 <form id=f method=POST action="http://127.0.0.1:%d/api/start" enctype="text/plain">
 <input name='{"a":"' value='"}'></form>
 <script>
 fetch("http://127.0.0.1:%d/api/start", {method: "POST", mode: "no-cors", body: "{}"}).catch(() => {});
 fetch("http://127.0.0.1:%d/api/start", {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"}, body: "{}"}).catch(() => {});
-setTimeout(() => document.getElementById("f").submit(), 300);
+setTimeout(() => document.getElementById("f").submit(), 2500);
 </script></body></html>"""
 
 
-def test_hostile_page_on_another_port_cannot_start_a_test(server, page):
+def test_hostile_page_on_another_port_cannot_start_a_test(server, page, chromium):
     s = server()
+    direct = chromium.new_page(viewport={"width": 1280, "height": 800})
+    direct.goto(s.url + "/")
+    box = direct.get_by_role("button", name="Start", exact=True).bounding_box()  # where a framed Start would be
+    headers = {k.lower(): v for k, v in direct.request.get(s.url + "/").headers.items()}
+    direct.close()
+    assert "frame-ancestors 'none'" in headers["content-security-policy"] and headers["x-frame-options"] == "DENY"
 
     class Evil(BaseHTTPRequestHandler):
         def do_GET(self):
-            body = HOSTILE_PAGE % (s.port, s.port, s.port)
+            body = HOSTILE_PAGE % (s.port, s.port, s.port, s.port)
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(body)))
@@ -166,7 +173,13 @@ def test_hostile_page_on_another_port_cannot_start_a_test(server, page):
     threading.Thread(target=evil.serve_forever, daemon=True).start()
     try:
         page.goto(f"http://localhost:{evil.server_address[1]}/")
-        time.sleep(3)
+        framed = page.frame_locator("#dash")
+        time.sleep(1.5)
+        assert framed.locator("[data-action=start]").count() == 0  # the frame is blocked: no dashboard in it
+        assert any("frame-ancestors" in e or "X-Frame-Options" in e for e in page.console_errors), page.console_errors
+        for _ in range(3):  # a user clicking where the framed Start button would be
+            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        time.sleep(2.5)
     finally:
         evil.shutdown()
     assert s.stats()["status"] == "idle"

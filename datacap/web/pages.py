@@ -1,4 +1,4 @@
-"""The dashboard page and the login form."""
+"""The dashboard page and the sign-in form."""
 from flask import Blueprint, redirect, request, send_file
 
 from datacap.config import ROOT
@@ -15,9 +15,10 @@ def dashboard():
 
 @bp.post("/login")
 def login():
-    token = views().cfg.get("auth_token")
-    supplied = request.form.get("token", "")
+    """The right token buys a signed session cookie (never the token itself); guesses are rate-limited."""
+    cfg = views().cfg
+    token = cfg.get("auth_token")
     resp = redirect("/", 303)
-    if token and security.same_token(supplied, token):
-        resp.set_cookie(security.COOKIE, token, httponly=True, samesite="Strict", max_age=30 * 86400)
+    if token and security.check_token(request.form.get("token", ""), token, cfg):
+        security.set_session_cookie(resp, token, cfg)
     return resp
