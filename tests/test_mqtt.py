@@ -2,6 +2,7 @@
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -151,6 +152,8 @@ def test_home_assistant_receives_every_discovery_config_and_state(broker, sub, s
                      "the new cycle figure on the state topic")
     assert state["cycle_percent"] == 60.0 and state["cycle_remaining"] == 0.4 and state["test_status"] == "idle"
     assert s.get("/api/system").json()["mqtt"]["connected"] is True
+    s.stop()  # a clean stop sends no last will: datacap says offline itself
+    wait_for(lambda: watch.last(f"{BASE}/availability") == "offline", 5, "offline after SIGTERM")
 
 
 def test_availability_reads_offline_within_the_keep_alive_after_kill_9(broker, sub, server):
@@ -218,3 +221,19 @@ def test_with_commands_on_a_command_message_starts_and_stops_a_test(broker, sub,
     press("stop")
     wait_for(lambda: s.stats()["status"] == "stopped", 15, "the test to stop")
     wait_for(lambda: (watch.state() or {}).get("test_status") == "stopped", 10, "stopped on the state topic")
+
+
+def test_a_frozen_server_reads_offline_after_the_keep_alive_and_online_when_it_thaws(broker, sub, server):
+    b = broker()
+    watch = sub(b)
+    s = server(mqtt=b.settings())
+    wait_for(lambda: watch.last(f"{BASE}/availability") == "online", 10, "online")
+    s.proc.send_signal(signal.SIGSTOP)  # like a host that lost power: the socket stays open, no pings come
+    t0 = time.monotonic()
+    try:
+        wait_for(lambda: watch.last(f"{BASE}/availability") == "offline", mqtt.KEEPALIVE_S * 1.5 + 3,
+                 "the broker to give up on the silent client and publish its last will")
+        print(f"availability offline {time.monotonic() - t0:.1f} s after the server froze (keep-alive {mqtt.KEEPALIVE_S} s)")
+    finally:
+        s.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: watch.last(f"{BASE}/availability") == "online", 15, "online again after it thaws")

@@ -7,6 +7,7 @@ publishes, and runs commands, so neither ever waits on the broker inside a reque
 """
 import json
 import logging
+import os
 import queue
 import socket
 import threading
@@ -23,6 +24,16 @@ KEEPALIVE_S = 15  # the broker publishes the last will ~1.5 keep-alives after th
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 60
 
 
+def warn_if_readable(config_path, settings):
+    """A broker password in a config.json others can read is worth a line in the log."""
+    try:
+        mode = os.stat(config_path).st_mode
+    except (OSError, TypeError):
+        return
+    if settings["password"] and mode & 0o077:
+        log.warning("%s holds the MQTT password and is readable by other users: chmod 600 it", config_path)
+
+
 class MqttBridge:
     """One paho client per settings; restart() when the settings change (SIGHUP, PUT /api/config)."""
 
@@ -34,6 +45,7 @@ class MqttBridge:
         self.commands = queue.SimpleQueue()  # from paho's thread to ours
         self._fresh_connection = threading.Event()
         self._last_state, self._last_state_at = None, None
+        self._closing = False  # our own disconnect: not worth a warning
         self._status = {"connected": False, "last_error": None, "connected_since": None, "connects": 0,
                         "failures": 0}
         self._stop = threading.Event()
@@ -53,7 +65,7 @@ class MqttBridge:
         self._failed("cannot reach the broker")
 
     def _on_disconnect(self, client, userdata, flags, reason, properties):
-        if self._status["connected"]:
+        if self._status["connected"] and not self._closing:
             log.warning("disconnected from the MQTT broker (%s); reconnecting with back-off", reason)
         self._status["connected"] = False
 
@@ -82,16 +94,18 @@ class MqttBridge:
         c.connect_async(settings["host"], settings["port"], keepalive=KEEPALIVE_S)
         c.loop_start()
         self.client = c
+        warn_if_readable(self.views.config_path, settings)
 
     def disconnect(self):
         """Say offline (a clean disconnect sends no last will), then stop paho's thread."""
         if self.client is None:
             return
+        self._closing = True
         if self._status["connected"]:
             self.client.publish(self.topics.availability, "offline", qos=1, retain=True).wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
-        self.client = None
+        self.client, self._closing = None, False
         self._status.update(connected=False, connected_since=None)
 
     def publish_all(self):
