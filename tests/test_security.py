@@ -1,5 +1,6 @@
 """No hostile page can press Start: CSRF, fetch metadata, Origin null, DNS rebinding, LAN auth."""
 import json
+import re
 import subprocess
 import sys
 
@@ -85,3 +86,24 @@ def test_settings_cannot_open_the_server_to_the_network_without_a_token(app_worl
     client, _ = app_world
     r = client.put("/api/config", json={"host": "0.0.0.0"}, headers={"Host": "127.0.0.1:8000"})
     assert r.status_code == 400 and "auth_token" in r.get_json()["fields"]["host"]
+
+
+def test_pages_carry_a_strict_csp_and_no_frame_json_carries_nosniff(app_world, tmp_path):
+    client, _ = app_world
+    h = {"Host": "127.0.0.1:8000"}
+    page = client.get("/", headers=h)
+    csp = page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp and "unsafe-inline" not in csp
+    assert page.headers["X-Frame-Options"] == "DENY"
+    api = client.get("/api/stats", headers=h)
+    assert api.is_json and api.headers["X-Content-Type-Options"] == "nosniff"
+    assert client.get("/api/nope", headers=h).headers["X-Content-Type-Options"] == "nosniff"  # errors too
+    login = create_app({"auth_token": "Zq8-w3Rt_kP0vLx9sN2m"}, tmp_path, tmp_path / "c.json").test_client().get("/", headers=h)
+    assert b"Access token" in login.data and "frame-ancestors 'none'" in login.headers["Content-Security-Policy"]
+
+
+def test_no_page_needs_inline_script_or_style():
+    for page in (ROOT / "dashboard.html", ROOT / "static" / "login.html"):
+        html = page.read_text()
+        assert "<style" not in html and " style=" not in html and not re.search(r"\son[a-z]+=", html), page
+        assert all(tag.startswith(" src=") for tag in html.split("<script")[1:]), page  # scripts come from files
