@@ -46,7 +46,7 @@ class GuardedChannel(HTTPChannel):
 
     def writable(self):  # asked of every channel on each turn of the loop (at least once a second)
         if not self.will_close and self.too_slow(time.monotonic()):
-            _note_drop(self.server, self.addr, f"request not complete within {REQUEST_DEADLINE_S} s")
+            self.server.slow_client_drops.note(self.addr, f"request not complete within {REQUEST_DEADLINE_S} s")
             self.will_close = True  # handle_write closes it
         return super().writable()
 
@@ -65,19 +65,23 @@ def _evict_one(server, newcomer):
         return  # every slot is serving a request: waitress's own connection_limit holds the rest back
     per_address = collections.Counter(ch.addr[0] for ch in server.active_channels.values())
     victim = max(idle, key=lambda ch: (per_address[ch.addr[0]], ch.waiting_s()))
-    _note_drop(server, victim.addr, f"over {MAX_CONNECTIONS} connections")
+    server.slow_client_drops.note(victim.addr, f"over {MAX_CONNECTIONS} connections")
     victim.handle_close()
 
 
-def _note_drop(server, addr, why):
-    """Count drops and log a summary at most once a minute: an attack must not flood the journal."""
-    stats = server.__dict__.setdefault("slow_client_drops", collections.Counter())
-    stats[(addr[0], why)] += 1
-    now = time.monotonic()
-    if now - server.__dict__.get("slow_client_reported", -REPORT_EVERY_S) >= REPORT_EVERY_S:
-        server.slow_client_reported = now
-        log.warning("slow clients: closed %s", ", ".join(f"{n} from {a} ({w})" for (a, w), n in stats.items()))
-        stats.clear()
+class DropLog:
+    """Counts the connections closed and logs them at most once a minute: an attack must not flood the journal."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock, self.counts, self.reported = clock, collections.Counter(), None
+
+    def note(self, addr, why):
+        self.counts[(addr[0], why)] += 1
+        now = self.clock()
+        if self.reported is None or now - self.reported >= REPORT_EVERY_S:
+            self.reported = now
+            log.warning("slow clients: closed %s", ", ".join(f"{n} from {a} ({w})" for (a, w), n in self.counts.items()))
+            self.counts.clear()
 
 
 def guard(server):
@@ -86,4 +90,5 @@ def guard(server):
         obj for obj in server.map.values() if isinstance(obj, waitress.server.BaseWSGIServer)]
     for listener in listeners:
         listener.channel_class = GuardedChannel
+        listener.slow_client_drops = DropLog()
     return server
