@@ -110,7 +110,7 @@ def test_reset_asks_for_confirmation(server, tmp_path, page):
 def test_first_data_painted_within_1_second(server, page):
     s = server()
     page.goto(s.url + "/")
-    page.wait_for_function("document.getElementById('conn').textContent === 'live'", timeout=5000)
+    page.wait_for_function("() => document.getElementById('conn').textContent === 'live'", timeout=5000)
     painted_ms = page.evaluate("performance.now()")
     assert painted_ms < 1000, painted_ms
 
@@ -121,7 +121,7 @@ def test_phone_viewport_has_no_horizontal_overflow(server, chromium, width):
     ctx = chromium.new_context(viewport={"width": width, "height": 844}, is_mobile=True, has_touch=True)
     p = ctx.new_page()
     p.goto(s.url + "/")
-    p.wait_for_function("document.getElementById('conn').textContent === 'live'", timeout=5000)
+    p.wait_for_function("() => document.getElementById('conn').textContent === 'live'", timeout=5000)
     p.locator("#settings summary").click()
     overflow = p.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     ctx.close()
@@ -131,7 +131,7 @@ def test_phone_viewport_has_no_horizontal_overflow(server, chromium, width):
 def test_dashboard_says_so_when_the_server_stops_answering(server, page):
     s = server()
     page.goto(s.url + "/")
-    page.wait_for_function("document.getElementById('conn').textContent === 'live'", timeout=5000)
+    page.wait_for_function("() => document.getElementById('conn').textContent === 'live'", timeout=5000)
     s.stop()
     page.locator("#offline").wait_for(state="visible", timeout=8000)
     assert "not answering" in page.locator("#offline").inner_text()

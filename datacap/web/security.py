@@ -17,7 +17,7 @@ log = logging.getLogger("server")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 COOKIE = "datacap_session"
 SESSION_S = 30 * 86400
-OPEN_PATHS = {"/healthz", "/login"}
+OPEN_PATHS = {"/healthz", "/login", "/static/login.css", "/static/favicon.svg"}  # the sign-in page needs its style
 FREE_FAILURES = 5  # wrong tokens a client may send before it must wait
 LOCK_S = 10  # the first wait; it doubles with each wrong token after it, up to MAX_LOCK_S
 MAX_LOCK_S = 15 * 60
@@ -181,7 +181,7 @@ def add_headers(resp):
     if resp.mimetype == "text/html":
         resp.headers["Content-Security-Policy"] = CSP
         resp.headers["X-Frame-Options"] = "DENY"
-        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["Referrer-Policy"] = "same-origin"  # no-referrer would make the sign-in form's Origin null
     return resp
 
 
