@@ -202,3 +202,20 @@ def test_one_failing_destination_never_repeats_a_message_to_the_others(tmp_path,
     assert n.status()["pending"] == 0 and len(good.bodies) == 1  # gave up on the failing one, loudly
     sent = jsonstore.read_json(Path(tmp_path) / notifiermod.NAME)["sent"]
     assert sum(k.endswith(f"throttle-start:s1:{EVENT['start']}") for k in sent) == 2
+
+
+def test_a_real_throttle_start_and_lift_reach_apprise_once_across_a_failure_and_a_restart(server, receiver, fake_isp):
+    rx = receiver(fail_first=1)
+    isp = fake_isp(rate_mbps=40, throttle_after_bytes=int(27 * 40e6 / 8), throttled_mbps=4)
+    s = server(notify_urls=[json_url(rx)], test_urls=[isp.url()], streams=2, baseline_seconds=5)
+    assert s.post("/api/start").ok
+    wait_for(lambda: rx.bodies, 90, "the throttle start (after one failed attempt)")
+    assert rx.fail_left == 0 and [b["title"] for b in rx.bodies] == ["Throttled"]
+    isp.link.update(throttle_after_bytes=None)  # the ISP lifts it
+    wait_for(lambda: len(rx.bodies) == 2, 90, "the lift")
+    s.post("/api/stop")
+    wait_for(lambda: s.stats()["status"] == "stopped", 10, "stopped")
+    s.stop()
+    s.start()  # same data folder, the session's events still in downloader.json: nothing again
+    time.sleep(2 * notifiermod.SCAN_S + 2)
+    assert [(b["title"], b["type"]) for b in rx.bodies] == [("Throttled", "warning"), ("Throttle lifted", "info")]
