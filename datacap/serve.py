@@ -24,14 +24,15 @@ log = logging.getLogger("server")
 
 TICK_S = 0.2
 # Requests are short (parsed files are cached until they change), so 8 threads serve hundreds of
-# polls a second; idle clients are dropped after 30 s; bodies over 64 KB are refused before they
-# are read; poll() has no FD_SETSIZE limit and copes with the listener being closed from the main
-# thread. Slow clients: slow_clients.py keeps 200 connections (a request must arrive whole within
-# 10 s; a newcomer beyond 200 closes a slot nobody is being served on); connection_limit is only
-# its backstop. X-Forwarded-* reach the app, which believes them from `trusted_proxies` only.
+# polls a second; idle clients are dropped after 30 s; bodies over 64 KB and headers over 32 KB
+# are refused before they are read; poll() has no FD_SETSIZE limit and copes with the listener
+# being closed from the main thread. Slow clients: slow_clients.py keeps 200 connections (a
+# request must arrive whole within 10 s; a newcomer beyond 200 closes a slot nobody is being
+# served on); connection_limit is only its backstop. X-Forwarded-* reach the app, which believes
+# them from `trusted_proxies` only.
 WAITRESS = dict(threads=8, connection_limit=slow_clients.MAX_CONNECTIONS + 16, channel_timeout=30,
-                max_request_body_size=64 * 1024, cleanup_interval=10, ident="datacap", asyncore_use_poll=True,
-                clear_untrusted_proxy_headers=False)
+                max_request_body_size=64 * 1024, max_request_header_size=32 * 1024, cleanup_interval=10,
+                ident="datacap", asyncore_use_poll=True, clear_untrusted_proxy_headers=False)
 
 
 def systemd_unit():

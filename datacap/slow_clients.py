@@ -8,8 +8,9 @@ connection waits in the kernel's backlog until a slot frees. Two rules close tha
 
 - a request must arrive whole (headers and body) within REQUEST_DEADLINE_S of its first byte;
 - a new connection beyond MAX_CONNECTIONS closes one that holds a slot without a request being
-  served: from the address holding the most connections, the one waiting longest. A client that
-  sends its request at once is never the one chosen, so a browser always gets in.
+  served: from the address holding the most connections, a half-sent request before an idle
+  keep-alive, the one waiting longest. A client that sends its request at once is never the one
+  chosen, so a browser always gets in.
 """
 import collections
 import logging
@@ -64,7 +65,8 @@ def _evict_one(server, newcomer):
     if not idle:
         return  # every slot is serving a request: waitress's own connection_limit holds the rest back
     per_address = collections.Counter(ch.addr[0] for ch in server.active_channels.values())
-    victim = max(idle, key=lambda ch: (per_address[ch.addr[0]], ch.waiting_s()))
+    # the busiest address first, a half-sent request before an idle keep-alive, then the longest waiting
+    victim = max(idle, key=lambda ch: (per_address[ch.addr[0]], ch.request is not None, ch.waiting_s()))
     server.slow_client_drops.note(victim.addr, f"over {MAX_CONNECTIONS} connections")
     victim.handle_close()
 

@@ -56,3 +56,10 @@ def test_a_request_that_dribbles_in_is_dropped_at_the_deadline(server):
         c.close()
     wait_for(lambda: "slow clients: closed 1 from 127.0.0.1 (request not complete within" in s.log(), 5, "the log line")
     assert s.get("/healthz").status_code in (200, 503)
+
+
+def test_headers_over_32_kb_are_refused_before_they_are_read_whole(server):
+    s = server()
+    r = requests.get(s.url + "/api/stats", headers={"X-Big": "x" * 40_000}, timeout=5)
+    assert r.status_code == 431
+    assert s.get("/api/stats").status_code == 200
