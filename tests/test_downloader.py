@@ -10,7 +10,7 @@ import pytest
 from datacap import config
 from datacap import store as jsonstore
 from conftest import ROOT
-from datacap.measure.session import ERROR_AFTER_S, Downloader, State
+from datacap.measure.session import Downloader, State
 from datacap.web import create_app
 
 
@@ -29,7 +29,7 @@ class FakePool:
     def total_bytes(self):
         return self.bytes
 
-    def any_failing(self):
+    def in_backoff(self):
         return self.failing
 
     def failing_since(self):
@@ -71,12 +71,12 @@ def run_for(d, clock, pool, seconds, mbps=80.0):
         d.tick()
 
 
-def test_every_url_failing_briefly_is_not_an_error_but_sustained_is(tmp_path):
-    d, clock, pool = make(tmp_path)
+def test_an_outage_is_ridden_out_until_outage_give_up_minutes(tmp_path):
+    d, clock, pool = make(tmp_path, outage_give_up_minutes=2)
     run_for(d, clock, pool, 5)
     pool.failing, pool.since, pool.last_error = True, clock.t, {"message": "connection refused"}
-    run_for(d, clock, pool, ERROR_AFTER_S - 5, mbps=0)
-    assert d.state is State.RUNNING
+    run_for(d, clock, pool, 115, mbps=0)
+    assert d.state is State.RUNNING and d.snapshot()["outage"]
     run_for(d, clock, pool, 10, mbps=0)
     assert d.state is State.ERROR and "connection refused" in d.reason and pool.stopped
     saved = json.loads((tmp_path / "downloader.json").read_text())

@@ -16,12 +16,11 @@ from datacap.measure.cap_guard import CapGuard
 from datacap.measure.session_file import Status as State
 from datacap.measure.speed import SpeedMeter, mbps
 from datacap.measure.streams import StreamPool
-from datacap.measure.throttle import ThrottleDetector
+from datacap.measure.monitor import LinkMonitor
 
 log = logging.getLogger("downloader")
 
 TICK_S = 0.1
-ERROR_AFTER_S = 60.0  # every URL failing this long ends the session with status "error"
 SAMPLES_KEPT = 600  # 1-s points in data_points
 HISTORY_KEPT = 720  # coarse points for the whole session; resolution halves when full
 SYNC_S = 60.0  # fsync at least this often; always on a state change or a throttle event
@@ -51,7 +50,7 @@ class Downloader:
         self.state = State.RUNNING
         self.reason = None
         self.meter = SpeedMeter()
-        self.detector = ThrottleDetector(cfg["throttle_threshold_percent"], cfg["baseline_seconds"])
+        self.detector = LinkMonitor(cfg["throttle_threshold_percent"], cfg["baseline_seconds"], iso)
         self.samples = deque(maxlen=SAMPLES_KEPT)
         self.history = []
         self.history_step = 10
@@ -101,7 +100,7 @@ class Downloader:
         now = self.clock()
         if self.state is State.RUNNING:
             self.active_s += now - self._last_clock
-            if self.pool.any_failing():
+            if self.pool.in_backoff():  # a silent stream is not a failure: slow links have them
                 self.meter.mark_unhealthy()
             total = self.pool.total_bytes()
             for b in self.meter.add(self.active_s, total, self.wall()):
@@ -126,11 +125,17 @@ class Downloader:
     def _enforce_limits(self, total, now):
         if self.limit_bytes and total >= self.limit_bytes:
             self.stop(State.FINISHED, f"session limit of {self.limit_bytes / 1e9:g} GB reached")
-        elif self.pool.failing_since() is not None and now - self.pool.failing_since() > ERROR_AFTER_S:
+        elif self._outage_over_limit(now):
             err = self.pool.last_error or {}
-            self.stop(State.ERROR, f"every test URL failed for {ERROR_AFTER_S:.0f} s: {err.get('message')}")
+            minutes = self.cfg["outage_give_up_minutes"]
+            self.stop(State.ERROR, f"no bytes from any test URL for {minutes:g} min: {err.get('message')}")
         elif self.cfg["stop_at_cap"] and self.cap.reached(self.cfg, total, self.wall(), now):
             self.stop(State.FINISHED, "data cap reached for this billing cycle")
+
+    def _outage_over_limit(self, now):
+        """An outage is ridden out (the streams retry with back-off) for outage_give_up_minutes."""
+        since = self.pool.failing_since()
+        return since is not None and now - since > self.cfg["outage_give_up_minutes"] * 60
 
     def snapshot(self):
         total = self.pool.total_bytes()
@@ -147,6 +152,7 @@ class Downloader:
             "total_bytes": total, "total_gb": round(total / 1e9, 4),
             "session_duration": round(self.active_s, 1),
             "throttle_detected": event is not None, "throttle_events": self.detector.events,
+            "events": self.detector.all_events, "outage": self.detector.outage_open,
             "streams": self.pool.n, "urls": self.urls, "limit_bytes": self.limit_bytes,
             "stop_at_cap": self.cfg["stop_at_cap"], "threshold_percent": self.cfg["throttle_threshold_percent"],
             "last_error": self.pool.last_error, "error_count": self.pool.error_count,
@@ -155,7 +161,7 @@ class Downloader:
         }
 
     def _durable_mark(self):
-        events = self.detector.events
+        events = self.detector.all_events
         return self.state, len(events), events[-1]["end"] if events else None
 
     def _durable_due(self, now):
@@ -168,7 +174,8 @@ class Downloader:
         snap = self.snapshot()
         if self.done:  # the finished session joins the bounded list of past ones
             summary = {k: snap[k] for k in ("session_id", "session_start", "status", "reason", "total_bytes",
-                                            "avg_speed", "peak_speed", "baseline_speed", "throttle_events")}
+                                            "avg_speed", "peak_speed", "baseline_speed", "throttle_events",
+                                            "events")}
             snap["past_sessions"] = (self.past_sessions + [summary])[-PAST_SESSIONS_KEPT:]
         now = self.clock()
         durable = self._durable_due(now)

@@ -47,7 +47,8 @@ FIELDS = {
     "speed_mbps": (0.0, _num), "avg_speed": (0.0, _num), "peak_speed": (0.0, _num),
     "baseline_speed": (None, _opt(_num)), "total_bytes": (0, _int), "total_gb": (0.0, _num),
     "session_duration": (0.0, _num), "throttle_detected": (False, lambda v: isinstance(v, bool)),
-    "throttle_events": ([], _list), "streams": (None, _opt(_int)), "urls": (None, _opt(_list)),
+    "throttle_events": ([], _list), "events": ([], _list), "outage": (False, lambda v: isinstance(v, bool)),
+    "streams": (None, _opt(_int)), "urls": (None, _opt(_list)),
     "limit_bytes": (None, _opt(_int)), "stop_at_cap": (None, _opt(lambda v: isinstance(v, bool))),
     "threshold_percent": (None, _opt(_num)), "last_error": (None, _opt(_dict)), "error_count": (0, _int),
     "data_points": ([], _list), "history": ([], _list), "past_sessions": ([], _list),
@@ -65,6 +66,7 @@ def normalize(raw):
     out["data_points"] = [p for p in out["data_points"] if _point(p)]
     out["history"] = [p for p in out["history"] if _point(p)]
     out["throttle_events"] = [e for e in out["throttle_events"] if isinstance(e, dict)]
+    out["events"] = [e for e in out["events"] if isinstance(e, dict)]
     out["past_sessions"] = [s for s in out["past_sessions"] if isinstance(s, dict)]
     return out
 

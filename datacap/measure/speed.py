@@ -4,13 +4,14 @@
   across the bins it overlaps in proportion to time;
 - speed_mbps is the rate over the last RATE_WINDOW_S seconds; avg is session bytes / active
   time; peak is the highest closed bin;
-- the first WARMUP_S seconds of a session and after every resume (TCP slow start) and every
-  bin in which a stream was failing are not used for baseline or detection.
+- a bin in which a stream was in back-off after an error is not usable for baseline or
+  detection; a silent stream is not an error (on a slow link some stream is always silent);
+- the first bin of a session and after every resume carries `restart`: slow start begins again
+  (measure/baseline.py decides when it is over).
 """
 from collections import deque
 from dataclasses import dataclass
 
-WARMUP_S = 2.0
 RATE_WINDOW_S = 5.0
 
 
@@ -24,7 +25,8 @@ class Bin:
     start_bytes: int  # session bytes when the bin began
     bytes: float
     wall_start: float  # epoch seconds
-    usable: bool
+    usable: bool  # no stream was in back-off
+    restart: bool = False  # the first bin of the session or after a resume
 
 
 class SpeedMeter:
@@ -38,11 +40,11 @@ class SpeedMeter:
         self._bin_start_bytes = 0
         self._bin_dirty = False
         self._last = None  # (active_t, bytes)
-        self._warm_until = WARMUP_S
+        self._restart = True
 
-    def restart_warmup(self, active_t):
-        """After a resume: the next WARMUP_S seconds are slow start again."""
-        self._warm_until = active_t + WARMUP_S
+    def restart_warmup(self, active_t=None):
+        """After a resume: the next bin starts a new slow start."""
+        self._restart = True
         self._recent.clear()
 
     def mark_unhealthy(self):
@@ -73,7 +75,8 @@ class SpeedMeter:
 
     def _close_bin(self, index, wall_start):
         b = Bin(index, self._bin_start_bytes, self._bin_bytes, wall_start,
-                usable=index >= self._warm_until and not self._bin_dirty)
+                usable=not self._bin_dirty, restart=self._restart)
+        self._restart = False
         self.bins_closed += 1
         self.peak_bps = max(self.peak_bps, self._bin_bytes)
         self._bin_start_bytes += round(self._bin_bytes)

@@ -22,7 +22,7 @@ BUFFER_BYTES = 1 << 18  # one read's room: large enough for few syscalls, small 
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 10.0
 STALL_S = 2.0  # a stream silent this long makes its bins unusable for detection
-BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 15.0
+BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 5.0  # short: measuring resumes within seconds of an outage
 USER_AGENT = "datacap (ISP data-cap tester)"
 HEADERS = {"Accept-Encoding": "identity", "User-Agent": USER_AGENT, "Cache-Control": "no-cache"}
 ERRORS = (OSError, http.client.HTTPException, ValueError)  # URLError and timeouts are OSErrors
@@ -149,6 +149,10 @@ class StreamPool:
             if count != self._seen[i]:
                 self._seen[i], self.last_data[i] = count, now
         return any(self.failing) or any(now - t > STALL_S for t in self.last_data)
+
+    def in_backoff(self):
+        """A stream is waiting to retry after an error: its bins say nothing about the ISP."""
+        return any(self.failing)
 
     def failing_since(self):
         """When the current all-failing streak began (no bytes since an error), else None."""

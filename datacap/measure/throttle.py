@@ -1,31 +1,52 @@
-"""Throttle detection on the 1-second bins of measure/speed.py.
+"""Throttle detection with hysteresis on the measured 1-second bins (measure/monitor.py feeds it).
 
-- baseline is the median of the first `baseline_seconds` usable bins;
-- an event opens when the median of the last WINDOW usable bins falls below
-  (1 - threshold/100) x baseline, and closes when it rises above it again. Its onset is
-  back-dated to the change point found by a two-level fit, to a fraction of a bin.
+- a *candidate* is a low, flat plateau: the median of the last WINDOW seconds is below the open
+  level `(1 - threshold) x baseline` (within EDGE, the instrument's own accuracy), the change
+  point (a two-level fit) lies at least PLATEAU_S seconds back, at most FLAT_SHARE of the
+  seconds since then came back up to the close level, and the seconds before the change point
+  sat near the baseline (a step down from normal, not one more swing of a congested link).
+  Otherwise the plateau must last LONG_PLATEAU_S. The monitor decides whether a candidate is a
+  throttle or an initial burst;
+- an open event closes only when the median of the last WINDOW seconds is back at or above the
+  close level, halfway between the open level and the baseline. One throttle, one event: events
+  never overlap and the next change-point search starts after the previous end;
+- `start`/`at_bytes` and `end`/`end_at_bytes` are the change points, to a fraction of a second;
+  `throttled_mbps` is the mean rate of the whole seconds since the onset.
 """
 import statistics
 from collections import deque
+from dataclasses import dataclass
 
 from datacap.measure.speed import mbps
 
-WINDOW = 7  # bins in the rolling median: dips up to 3 s never open an event
-HISTORY = 16  # usable bins kept for the change-point search
+WINDOW = 7  # seconds in the rolling median: dips of up to 3 s never count
+PLATEAU_S = 12  # a deep drop must last this long: longer than one swing of a congested link
+SHALLOW_PLATEAU_S = 25  # a drop that only just crosses the open level: longer than a few swings
+LONG_PLATEAU_S = 30  # any drop, when the link was swinging before it
+DEEP = 0.7  # a plateau below this share of the open level is a deep drop
+BEFORE_S = 20  # seconds before the change point that must have sat near the baseline
+NEAR, NEAR_SHARE = 0.80, 0.80  # this share of them at this share of the baseline or above
+HISTORY = 60  # seconds kept for the change-point search
+EDGE = 0.05  # a drop to within 5 % of the open level counts: what the instrument can tell apart
+FLAT_SHARE = 0.25
+EVENTS_KEPT = 100
 
 
 def two_level_split(rates, high, low):
     """Index of the first 'low' bin minimising |error| of a high-then-low fit."""
-    best, best_cost = len(rates), None
-    for k in range(len(rates) + 1):
-        cost = sum(abs(r - high) for r in rates[:k]) + sum(abs(r - low) for r in rates[k:])
-        if best_cost is None or cost < best_cost:
+    above = [abs(r - high) for r in rates]
+    below = [abs(r - low) for r in rates]
+    cost = sum(below)
+    best, best_cost = 0, cost
+    for k, (a, b) in enumerate(zip(above, below), 1):
+        cost += a - b
+        if cost < best_cost:
             best, best_cost = k, cost
     return best
 
 
 def change_point(bins, high, low):
-    """(wall time, session bytes) where the rate moved from `high` to `low` (either direction)."""
+    """(bin position, wall time, session bytes) where the rate moved from `high` to `low`."""
     rates = [b.bytes for b in bins]
     falling = high > low
     k = two_level_split(rates if falling else [-r for r in rates], high if falling else -high,
@@ -36,65 +57,126 @@ def change_point(bins, high, low):
         return min(max((b.bytes - low) / (high - low), 0.0), 1.0) if high != low else 0.0
 
     if k > 0 and (1 - frac_at_high(bins[k - 1])) > frac_at_high(bins[k]):
-        b = bins[k - 1]
-    else:
-        b = bins[k]
+        k -= 1
+    b = bins[k]
     f = frac_at_high(b)
-    return b.wall_start + f, int(b.start_bytes + f * high)
+    return k, b.wall_start + f, int(b.start_bytes + f * high)
+
+
+@dataclass
+class Candidate:
+    onset: float  # epoch seconds
+    at_bytes: int
+    index: int  # active second of the onset bin
+    plateau: list  # the bins since the onset
+    low_bps: float
+    baseline_bps: float
+    needed_s: int  # how long the plateau must last to be a throttle
+
+    @property
+    def ripe(self):
+        return len(self.plateau) >= self.needed_s
 
 
 class ThrottleDetector:
-    """Baseline from the first usable bins, then a rolling-median test against it."""
+    """Opens an event on a low plateau, closes it only well above the open level."""
 
-    def __init__(self, threshold_percent, baseline_seconds, events=None, baseline_bps=None):
+    def __init__(self, threshold_percent, events=None):
         self.set_threshold(threshold_percent)
-        self.baseline_n = int(baseline_seconds)
-        self.baseline_bps = baseline_bps
         self.events = events if events is not None else []
-        self._baseline_bins = []
         self._history = deque(maxlen=HISTORY)
-        self._event_rates = deque(maxlen=600)
+        self._sum = (0.0, 0)  # bytes and whole seconds since the open event's onset
+        self._onset = self._baseline = None
 
     def set_threshold(self, threshold_percent):
         """A drop of this many percent below the baseline is a throttle (applies from the next bin)."""
         self.factor = 1 - threshold_percent / 100
 
+    def levels(self, baseline):
+        """(open, close) levels in bytes/s."""
+        return self.factor * baseline * (1 + EDGE), baseline * (1 + self.factor) / 2
+
     @property
     def open_event(self):
         return self.events[-1] if self.events and self.events[-1]["end"] is None else None
 
-    def feed(self, b, iso):
-        """Consider one closed bin; iso(epoch) formats event times."""
-        if not b.usable:
-            return
-        if self.baseline_bps is None:
-            self._baseline_bins.append(b.bytes)
-            if len(self._baseline_bins) >= self.baseline_n:
-                self.baseline_bps = statistics.median(self._baseline_bins)
-            return
+    def observe(self, b):
+        """A measured bin from before there is a baseline: history for the change-point search."""
         self._history.append(b)
+
+    def feed(self, b, baseline, congested, iso):
+        """Consider one measured bin; return a Candidate when a low plateau of PLATEAU_S has formed."""
+        self._history.append(b)
+        if self.open_event is not None:
+            self._continue(b, iso)
+            return None
+        return self._candidate(baseline, congested)
+
+    def _candidate(self, baseline, congested):
+        open_level, close_level = self.levels(baseline)
+        bins = list(self._history)
+        recent = bins[-WINDOW:]
+        if len(recent) < WINDOW or statistics.median(x.bytes for x in recent) >= open_level:
+            return None
+        low = statistics.median(x.bytes for x in recent if x.bytes < open_level)
+        k, onset, at_bytes = change_point(bins, baseline, low)
+        plateau = bins[k:]
+        level = statistics.median(x.bytes for x in plateau)
+        if level >= open_level or len(plateau) < PLATEAU_S:
+            return None
+        if (sum(x.bytes >= close_level for x in plateau) > FLAT_SHARE * len(plateau)
+                or statistics.median(x.bytes for x in plateau[-3:]) >= open_level):
+            return None  # it keeps coming back, or is coming back now: a swing, not a plateau
+        whole = [x.bytes for x in plateau if x.wall_start >= onset] or [low]
+        return Candidate(onset, at_bytes, bins[k].index, plateau, statistics.fmean(whole), baseline,
+                         self._plateau_needed(bins[:k], baseline, level, congested))
+
+    def _plateau_needed(self, before, baseline, level, congested):
+        """Seconds a low plateau must last: short for a deep step down from a steady link."""
+        before = [x.bytes for x in before[-BEFORE_S:]]
+        steady = (not congested and len(before) >= 3
+                  and sum(r >= NEAR * baseline for r in before) >= NEAR_SHARE * len(before))
+        if not steady:
+            return LONG_PLATEAU_S
+        return PLATEAU_S if level < DEEP * self.levels(baseline)[0] else SHALLOW_PLATEAU_S
+
+    def open(self, cand, detected_wall, iso):
+        """Record the candidate as a throttle event."""
+        whole = [x.bytes for x in cand.plateau if x.wall_start >= cand.onset]
+        self._sum, self._onset, self._baseline = (sum(whole), len(whole)), cand.onset, cand.baseline_bps
+        baseline = cand.baseline_bps
+        self.events.append({
+            "kind": "throttle", "start": iso(cand.onset), "at_bytes": cand.at_bytes,
+            "at_gb": round(cand.at_bytes / 1e9, 4), "baseline_mbps": round(mbps(baseline), 3),
+            "throttled_mbps": round(mbps(cand.low_bps), 3), "detected_at": iso(detected_wall),
+            "end": None, "end_at_bytes": None,
+        })
+        del self.events[:-EVENTS_KEPT]
+        self._history.clear()
+        self._history.extend(cand.plateau)
+
+    def _continue(self, b, iso):
+        event, baseline = self.open_event, self._baseline
+        if b.wall_start >= self._onset:
+            total, n = self._sum
+            self._sum = (total + b.bytes, n + 1)
+            event["throttled_mbps"] = round(mbps(self._sum[0] / self._sum[1]), 3)
+        _, close_level = self.levels(baseline)
         recent = list(self._history)[-WINDOW:]
-        if len(recent) < WINDOW:
+        if len(recent) < WINDOW or statistics.median(x.bytes for x in recent) < close_level:
             return
-        median = statistics.median(x.bytes for x in recent)
-        limit = self.factor * self.baseline_bps
-        event = self.open_event
-        if event is None and median < limit:
-            low = statistics.median(x.bytes for x in recent if x.bytes < limit)
-            onset, at_bytes = change_point(list(self._history), self.baseline_bps, low)
-            self._event_rates.clear()
-            self._event_rates.extend(x.bytes for x in self._history if x.wall_start >= onset - 1)
-            self.events.append({
-                "start": iso(onset), "at_bytes": at_bytes, "at_gb": round(at_bytes / 1e9, 4),
-                "baseline_mbps": round(mbps(self.baseline_bps), 3),
-                "throttled_mbps": round(mbps(statistics.median(self._event_rates)), 3),
-                "detected_at": iso(b.wall_start + 1), "end": None, "end_at_bytes": None,
-            })
-            del self.events[:-100]  # bounded
-        elif event is not None:
-            self._event_rates.append(b.bytes)
-            event["throttled_mbps"] = round(mbps(statistics.median(self._event_rates)), 3)
-            if median >= limit:
-                end, end_bytes = change_point(recent, event["throttled_mbps"] * 1e6 / 8,
-                                              statistics.median(x.bytes for x in recent if x.bytes >= limit))
-                event["end"], event["end_at_bytes"] = iso(end), end_bytes
+        high = statistics.median(x.bytes for x in recent if x.bytes >= close_level)
+        bins = list(self._history)[-2 * WINDOW:]
+        k, end, end_bytes = change_point(bins, self._sum[0] / max(self._sum[1], 1), high)
+        event["end"], event["end_at_bytes"] = iso(end), end_bytes
+        self._history.clear()
+        self._history.extend(x for x in bins[k:] if x.wall_start >= end - 1)
+
+    def restart_from(self, bins):
+        """Search for change points only from these bins on (after an initial burst)."""
+        self._history.clear()
+        self._history.extend(bins)
+
+    def recovered_bins(self):
+        """The bins after the last event's end (ordinary seconds the baseline may take back)."""
+        return list(self._history)

@@ -1,0 +1,76 @@
+"""The link's normal speed: slow start is left out, then a rolling median of ordinary seconds.
+
+- warm-up (after the start, a resume or an outage) lasts while the rate keeps rising: it ends at
+  the first second that is not more than RISE above every earlier one, or after WARMUP_MAX_S;
+- a second becomes *ordinary* LAG_S seconds after it was measured, if no event claimed it by
+  then, so the seconds that are forming a throttle never pull the baseline down before the
+  detector has seen them;
+- the baseline is the median of the last WINDOW_S ordinary seconds (revisited every second while
+  no event is open); until there are `baseline_seconds` of them it is the median of the first
+  `baseline_seconds` measured seconds.
+"""
+import statistics
+from collections import deque
+
+RISE = 1.10  # a second this much faster than every earlier one: TCP is still ramping up
+WARMUP_MAX_S = 30  # a rate that keeps creeping up this long is the link's, not slow start's
+LAG_S = 12  # a throttle's plateau (measure/throttle.py) judges against the baseline of its onset
+WINDOW_S = 60
+
+
+class Baseline:
+    """Warm-up, then the rolling median of ordinary seconds."""
+
+    def __init__(self, baseline_seconds):
+        self.n = int(baseline_seconds)
+        self.warming = True
+        self._warm = []
+        self._first = []  # the first n measured seconds: the provisional baseline
+        self._pending = deque()  # bins younger than LAG_S
+        self._ordinary = deque(maxlen=WINDOW_S)
+        self.value = None
+
+    def start_warmup(self):
+        """Slow start begins again (resume, link back after an outage)."""
+        self.warming, self._warm = True, []
+
+    def warming_up(self, b):
+        """True while `b` is still part of slow start (then it is not a measurement)."""
+        if not self.warming:
+            return False
+        rising = not self._warm or b.bytes > RISE * max(self._warm)
+        self._warm.append(b.bytes)
+        if rising and len(self._warm) < WARMUP_MAX_S:
+            return True
+        self.warming = False
+        return False
+
+    def add(self, b):
+        """A measured second with no event open."""
+        if len(self._first) < self.n:
+            self._first.append(b.bytes)
+        self._pending.append(b)
+        while self._pending and self._pending[-1].index - self._pending[0].index >= LAG_S:
+            self._ordinary.append(self._pending.popleft().bytes)
+        self._update()
+
+    def claim(self, since_index):
+        """An event starts at bin `since_index`: younger pending seconds are the event's, older ones ordinary."""
+        while self._pending and self._pending[0].index < since_index:
+            self._ordinary.append(self._pending.popleft().bytes)
+        self._pending.clear()
+        self._update()
+
+    def reset_to(self, bins):
+        """After an initial burst: the sustained seconds alone are the link's normal speed."""
+        self._pending.clear()
+        self._ordinary.clear()
+        self._ordinary.extend(b.bytes for b in bins)
+        self._first = [b.bytes for b in bins][:self.n]
+        self.value = statistics.median(self._ordinary) if self._ordinary else None
+
+    def _update(self):
+        if len(self._ordinary) >= self.n:
+            self.value = statistics.median(self._ordinary)
+        elif len(self._first) >= self.n:
+            self.value = statistics.median(self._first)

@@ -1,0 +1,122 @@
+"""The link events that are not throttles: outages, congestion, an initial burst.
+
+Every event is a dict with `kind` (`throttle`, `outage`, `congestion`, `burst`), `start` and
+`end` (ISO 8601; `end` null while open) and its own figures:
+
+- outage: `at_bytes`, `duration_s`: OUTAGE_S or more seconds in which no bytes arrived;
+- congestion: `baseline_mbps`, `low_mbps`, `high_mbps`, `median_mbps`, `spread_percent` (of
+  3-s averages over the last CONGESTION_WINDOW_S: 10th to 90th percentile, as a share of the
+  baseline). The link is congested while the middle half of those averages spans MIN_IQR of the
+  baseline and the speed fell below SWING_LOW and came back above SWING_HIGH at least MIN_SWINGS
+  times;
+- burst: `bytes`, `burst_mbps`, `sustained_mbps`, `text`.
+"""
+import statistics
+from collections import deque
+
+from datacap.measure.speed import mbps
+
+OUTAGE_S = 5  # this many silent seconds in a row are an outage, not a slow second
+SILENT_BYTES = 1  # a second with less than this is silent
+CONGESTION_WINDOW_S = 120
+SMOOTH_S = 3  # congestion looks at 3-s averages: a policer's 1-s jitter is not a swing
+SWING_LOW, SWING_HIGH = 0.70, 0.85  # of the baseline: down below the first, back above the second
+MIN_SWINGS = 2
+MIN_IQR = 0.25  # middle half of the 3-s averages spans a quarter of the baseline: a few dips never do
+MIN_SECONDS = 20
+
+
+class OutageTracker:
+    """Silent seconds: a short run is a slow stretch (0 B/s), a long one an outage."""
+
+    def __init__(self, iso):
+        self.iso = iso
+        self.silent = []  # the current run of silent bins
+        self.event = None
+        self._t0 = None
+
+    def silent_bin(self, b):
+        """Add a silent bin; return a new outage event when the run becomes one."""
+        self.silent.append(b)
+        if self.event is None and len(self.silent) >= OUTAGE_S:
+            first = self.silent[0]
+            self.event = {"kind": "outage", "start": self.iso(first.wall_start), "at_bytes": first.start_bytes,
+                          "end": None, "duration_s": None}
+            self._t0 = first.wall_start
+            return self.event
+        return None
+
+    def bytes_back(self, b):
+        """Bytes arrived again: return (closed outage or None, the short silent run to measure)."""
+        run, self.silent = self.silent, []
+        event, self.event = self.event, None
+        if event is None:
+            return None, run
+        event["end"] = self.iso(b.wall_start)
+        event["duration_s"] = round(b.wall_start - self._t0, 1)
+        return event, []
+
+    def duration_s(self, now_wall):
+        return now_wall - self._t0 if self.event else 0.0
+
+
+class CongestionTracker:
+    """Speed that swings widely and keeps coming back near the baseline."""
+
+    def __init__(self, iso):
+        self.iso = iso
+        self.bins = deque(maxlen=CONGESTION_WINDOW_S)
+        self.event = None
+        self.congested = False
+        self._last_end = None
+
+    def feed(self, b, baseline):
+        """One measured second with no throttle open; return a new congestion event when one opens."""
+        self.bins.append(b)
+        if len(self.bins) < MIN_SECONDS:
+            return None
+        rates = [x.bytes for x in self.bins]
+        smooth = [statistics.fmean(rates[i:i + SMOOTH_S]) for i in range(len(rates) - SMOOTH_S + 1)]
+        deciles, quartiles = statistics.quantiles(smooth, n=10), statistics.quantiles(smooth, n=4)
+        spread = (deciles[-1] - deciles[0]) / baseline
+        self.congested = ((quartiles[-1] - quartiles[0]) / baseline >= MIN_IQR
+                          and swings(smooth, baseline) >= MIN_SWINGS)
+        opened = None
+        if self.congested and self.event is None:
+            start = max(self.bins[0].wall_start, self._last_end or 0)
+            self.event = opened = {"kind": "congestion", "start": self.iso(start), "end": None}
+        if self.event is not None:
+            if self.congested:
+                self.event.update(baseline_mbps=round(mbps(baseline), 3), low_mbps=round(mbps(deciles[0]), 3),
+                                  high_mbps=round(mbps(deciles[-1]), 3),
+                                  median_mbps=round(mbps(statistics.median(smooth)), 3),
+                                  spread_percent=round(100 * spread, 1))
+            else:
+                self.event["end"] = self.iso(b.wall_start)
+                self.event, self._last_end = None, b.wall_start
+        return opened
+
+    def restart_after(self, wall):
+        """Forget the seconds before `wall` (a throttle or outage interrupted the picture)."""
+        while self.bins and self.bins[0].wall_start < wall:
+            self.bins.popleft()
+
+
+def swings(smooth, baseline):
+    """How many times the speed fell below SWING_LOW x baseline and came back above SWING_HIGH x."""
+    count, dipped = 0, False
+    for r in smooth:
+        if r < SWING_LOW * baseline:
+            dipped = True
+        elif dipped and r >= SWING_HIGH * baseline:
+            count, dipped = count + 1, False
+    return count
+
+
+def burst_event(first, cand, iso):
+    """The initial burst: from the first bytes to the change point."""
+    size, burst_bps = cand.at_bytes, cand.baseline_bps
+    return {"kind": "burst", "start": iso(first.wall_start), "end": iso(cand.onset), "bytes": size,
+            "burst_mbps": round(mbps(burst_bps), 3), "sustained_mbps": round(mbps(cand.low_bps), 3),
+            "text": f"~{size / 1e6:.0f} MB at {mbps(burst_bps):.0f} Mbit/s, then {mbps(cand.low_bps):.0f} "
+                    f"Mbit/s sustained"}
