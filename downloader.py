@@ -1,6 +1,7 @@
 """Burn data on purpose: stream from test URLs, measure speed, detect throttling.
 
     python downloader.py [--config PATH] [--data-dir DIR] [--url URL ...] [--streams N] [--limit-gb GB]
+    python downloader.py --probe [--max-bytes N]   (one short cap-sparing probe, kept in probes.json)
 
 Run by server.py on Start, or by hand; the work is in datacap/measure/.
 """
@@ -8,6 +9,7 @@ import sys
 
 from datacap import config as configmod
 from datacap import process, store
+from datacap.measure import probe_run
 from datacap.measure.session import Downloader, run
 
 
@@ -16,6 +18,8 @@ def main(argv=None):
     p.add_argument("--url", action="append", help="test URL (repeatable); overrides test_urls")
     p.add_argument("--streams", type=int, help="parallel connections (1-64)")
     p.add_argument("--limit-gb", type=float, help="stop after this many GB (status finished)")
+    p.add_argument("--probe", action="store_true", help="one short speed probe instead of a test")
+    p.add_argument("--max-bytes", type=int, help="with --probe: read at most this many bytes")
     args = p.parse_args(argv)
     process.setup_logging(args.log_level)
     cfg = process.load_config_or_exit(args.config, "downloader")
@@ -25,6 +29,8 @@ def main(argv=None):
         if message:
             p.error(f"{flag} {message}")
     data_dir = process.data_dir_from(args)
+    if args.probe:
+        return probe_run.run(cfg, data_dir, urls=args.url, max_bytes=args.max_bytes)
     lock = store.InstanceLock(data_dir, "downloader")
     if not lock.acquire():
         print(f"downloader: another downloader {lock.holder_text()} is already testing with {data_dir}", file=sys.stderr)

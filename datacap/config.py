@@ -43,6 +43,8 @@ DEFAULTS = {
     "notify_outage_minutes": 10,
     "mqtt": None,
     "external_ip_url": None,
+    "probe_interval_minutes": 60,
+    "probe_budget_percent": 1,
 }
 
 
@@ -145,6 +147,11 @@ def _optional_url(v):
     return None if v is None or _http_url(v) else f"must be null or an http/https URL, got {v!r}"
 
 
+def _probe_interval(v):
+    """Minutes between speed probes; null turns them off."""
+    return None if v is None else _in_range(0.5, 44640)(v)
+
+
 def _count(v):
     return None if v in ("both", "download") else f'must be "both" or "download", got {v!r}'
 
@@ -172,6 +179,8 @@ CHECKS = {
     "notify_outage_minutes": notify_settings.check_outage_minutes,
     "mqtt": notify_settings.check_mqtt,
     "external_ip_url": _optional_url,
+    "probe_interval_minutes": _probe_interval,
+    "probe_budget_percent": _in_range(0, 100),
 }
 assert CHECKS.keys() == DEFAULTS.keys()
 

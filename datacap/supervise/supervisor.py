@@ -7,6 +7,7 @@ import time
 from datacap import store
 from datacap.measure import session_file
 from datacap.supervise.child import STOP_TIMEOUT, Child, State
+from datacap.supervise.probe_schedule import ProbeRunner
 
 
 def heartbeat_of(path):
@@ -30,6 +31,7 @@ class Supervisor:
         self.downloader = Child("downloader", common, autorestart=False, clock=clock, popen=popen,
                                 heartbeat=heartbeat_of(live / "downloader.heartbeat"))
         self.downloader_lock = store.InstanceLock(data_dir, "downloader")
+        self.probes = ProbeRunner(common, config_path, data_dir, clock=clock, popen=popen)
         self.lock = threading.Lock()
         self.closing = False
 
@@ -41,6 +43,8 @@ class Supervisor:
         with self.lock:
             self.collector.tick()
             self.downloader.tick()
+            self.probes.tick(self.downloader.alive or self.downloader.state is State.BACKOFF,
+                             lambda: self.downloader_lock.holder() is not None, self.closing)
 
     def control(self, action, extra_args=()):
         """Start/pause/resume/stop the downloader: (True, new status) or (False, why not)."""
@@ -50,6 +54,7 @@ class Supervisor:
                 return False, "datacap is shutting down"
             d.tick()  # act on the freshest process state
             if action == "start":
+                self.probes.stop()  # a test needs the whole link; the probe's bytes are still recorded
                 return self._start(d, extra_args)
             if not d.alive or d.state is State.STOPPING:
                 return False, f"no test is running, so there is nothing to {action}"
@@ -90,19 +95,24 @@ class Supervisor:
                 self.collector.fast_failures = 0
                 self.collector.restarts += 1
                 self.collector.spawn()  # FATAL -> STARTING
+            self.probes.reload()
 
     def stop_all(self):
         """Refuse new work, then stop both children: SIGTERM, wait, SIGKILL. Called once on exit."""
         with self.lock:
             self.closing = True
-            for c in (self.downloader, self.collector):
+            for c in (self.downloader, self.probes.child, self.collector):
                 c.stop()
         deadline = time.monotonic() + 2 * STOP_TIMEOUT + 2
         while time.monotonic() < deadline:
             self.tick()
-            if not (self.downloader.alive or self.collector.alive):
+            if not (self.downloader.alive or self.probes.child.alive or self.collector.alive):
                 return
             time.sleep(0.05)
+
+    def probe_status(self):
+        with self.lock:
+            return self.probes.status()
 
     def snapshot(self):
         with self.lock:

@@ -1,0 +1,132 @@
+"""When the server may start a probe: a fake clock, real files in a temp folder, decide() after each change."""
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from datacap import store
+from datacap.measure import probe_file
+from datacap.supervise import probe_schedule
+from datacap.supervise.probe_schedule import ProbeSchedule
+
+NOW = datetime.now().astimezone()
+CAP_GB = 100
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def world(tmp_path):
+    cfg_path = tmp_path / "config.json"
+    cfg_path.write_text(json.dumps({"data_cap_gb": CAP_GB, "probe_interval_minutes": 30, "probe_budget_percent": 1}))
+    clock = Clock()
+    w = {"clock": clock, "now": NOW, "dir": tmp_path}
+    sched = ProbeSchedule(cfg_path, tmp_path, clock=clock, now=lambda: w["now"])
+    w["sched"] = sched
+
+    def live(rx_mbps=0.0, used_gb=10.0, present=True):
+        store.write_json_atomic(tmp_path / "collector.json", {
+            "status": "running", "updated_at": datetime.now(timezone.utc).isoformat(), "interval_seconds": 1,
+            "interfaces": {"eth0": {"rx_bytes": 1, "tx_bytes": 1, "rx_bps": rx_mbps * 1e6, "tx_bps": 0,
+                                    "counted": True, "present": present}},
+            "counted": ["eth0"], "days": {NOW.date().isoformat(): {"eth0": [int(used_gb * 1e9), 0]}},
+            "monitoring_since": (NOW - timedelta(days=1)).isoformat()})
+
+    def decide_after(seconds, busy=None):
+        """Advance the clock in decision steps; the last decision."""
+        out = 0
+        for _ in range(int(seconds / probe_schedule.DECIDE_EVERY_S) + 1):
+            out = sched.decide(lambda: busy)
+            clock.t += probe_schedule.DECIDE_EVERY_S
+        return out
+    w["live"], w["decide_after"] = live, decide_after
+    return w
+
+
+def add_probe(w, minutes_ago=0, mbytes=5, mbps=80.0):
+    summary = w["sched"].cycle.summary(w["sched"].cfg, w["now"])
+    probe_file.add(w["dir"], {"id": f"p{minutes_ago}{mbytes}", "cycle_start": summary["start"],
+                              "time": (w["now"] - timedelta(minutes=minutes_ago)).isoformat(),
+                              "cycle_used_bytes": 10 ** 10, "bytes": mbytes * 10 ** 6, "mbps": mbps, "quiet": True,
+                              "stopped_by": "settled"}, 50)
+
+
+def test_first_probe_starts_once_the_link_has_been_quiet_for_three_seconds(world):
+    world["live"](rx_mbps=0.2)
+    assert world["decide_after"](probe_schedule.QUIET_FOR_S - 1) == 0
+    assert world["sched"].status["why"] == "waiting for the link to stay quiet"
+    allow = world["decide_after"](1.5)
+    assert probe_file.MIN_PROBE_BYTES <= allow <= CAP_GB * 1e9 / 100
+
+
+def test_no_probe_while_other_traffic_fills_the_link(world):
+    add_probe(world, minutes_ago=60, mbps=80)
+    world["live"](rx_mbps=75)
+    assert world["decide_after"](30) == 0
+    assert "the link is busy (75.0 Mbit/s" in world["sched"].status["why"]
+    world["live"](rx_mbps=9)  # above a tenth of the last probe's 80 Mbit/s: still busy
+    assert world["decide_after"](10) == 0
+    world["live"](rx_mbps=2)
+    assert world["decide_after"](4) > 0
+
+
+def test_no_probe_during_a_test_or_another_probe(world):
+    world["live"]()
+    assert world["decide_after"](10, busy="a test is running") == 0
+    assert world["sched"].status["why"] == "a test is running"
+    assert world["decide_after"](10, busy=probe_schedule.PROBE_RUNNING) == 0
+    assert world["sched"].status["state"] == "running"
+
+
+def test_next_probe_waits_for_the_interval(world):
+    add_probe(world, minutes_ago=20)
+    world["live"]()
+    assert world["decide_after"](10) == 0
+    assert world["sched"].status["why"] == "waiting for the next interval"
+    world["now"] = NOW + timedelta(minutes=10, seconds=1)
+    assert world["decide_after"](1) > 0
+
+
+def test_none_after_the_budget_is_spent(world):
+    add_probe(world, minutes_ago=120, mbytes=1000)  # 1 % of 100 GB
+    world["live"]()
+    assert world["decide_after"](10) == 0
+    assert world["sched"].status["why"] == "this cycle's probe budget is spent"
+
+
+def test_probe_size_is_the_budget_paced_over_the_rest_of_the_cycle(world):
+    add_probe(world, minutes_ago=120, mbytes=200)
+    world["live"]()
+    allow = world["decide_after"](5)
+    resets = datetime.fromisoformat(world["sched"].cycle.summary(world["sched"].cfg, NOW)["resets_at"])
+    probes_left = max(1, (resets - NOW).total_seconds() / 1800)
+    assert allow == pytest.approx(min(800e6, probe_file.SHARE_FACTOR * 800e6 / probes_left), rel=0.01)
+
+
+def test_none_in_the_last_two_percent_of_the_cap(world):
+    world["live"](used_gb=CAP_GB * 0.981)
+    assert world["decide_after"](10) == 0
+    assert world["sched"].status["why"] == "the cycle is in the last 2 % of the cap"
+
+
+def test_none_during_an_outage_or_without_the_collector(world):
+    world["live"](present=False)
+    assert world["decide_after"](10) == 0
+    assert world["sched"].status["why"].startswith("outage")
+    (world["dir"] / "collector.json").unlink()
+    assert world["decide_after"](10) == 0
+    assert "collector is not counting" in world["sched"].status["why"]
+
+
+def test_null_interval_turns_probes_off(world):
+    (world["dir"] / "config.json").write_text(json.dumps({"probe_interval_minutes": None}))
+    world["sched"].reload()
+    world["live"]()
+    assert world["decide_after"](10) == 0
+    assert world["sched"].status["state"] == "off" and not world["sched"].status["enabled"]
