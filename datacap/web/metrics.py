@@ -7,6 +7,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import CollectorRegistry
 
 from datacap.measure.session_file import Status
+from datacap.web import api_probes
 from datacap.web.views import views
 
 bp = Blueprint("metrics", __name__)
@@ -83,6 +84,8 @@ class DatacapCollector:
             up.add_metric([name], 1.0 if p["state"] in ("running", "starting") else 0.0)
         yield restarts
         yield up
+        for name, doc, value in api_probes.gauges(v):
+            yield _gauge(name, doc, value)
 
 
 @bp.get("/metrics")

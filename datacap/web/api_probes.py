@@ -1,0 +1,75 @@
+"""GET /api/probes: the probes of this cycle and the 12 before, the budget, the finding; gauges for /metrics."""
+from flask import Blueprint, jsonify, request
+
+from datacap.measure import probe_file
+from datacap.web.views import views
+
+bp = Blueprint("probes", __name__)
+_readers = {}  # data folder -> probe_file.Reader (it caches the parsed file until it changes)
+
+
+def _reader(data_dir):
+    if data_dir not in _readers:
+        _readers[data_dir] = probe_file.Reader(data_dir)
+    return _readers[data_dir]
+
+
+def long_tests(v):
+    """Throttle events of this and past tests that know where they were in the cycle."""
+    d = v.downloader.read()  # normalized by its reader
+    sessions = d["past_sessions"] + [{"session_id": d["session_id"], "throttle_events": d["throttle_events"]}]
+    out, seen = [], set()
+    for s in sessions:
+        for ev in s.get("throttle_events") or []:
+            key = (s.get("session_id"), ev.get("start"))
+            if isinstance(ev, dict) and ev.get("at_cycle_gb") is not None and key not in seen:
+                seen.add(key)
+                out.append({"session_id": s.get("session_id"), **{k: ev.get(k) for k in (
+                    "start", "end", "at_gb", "at_cycle_gb", "baseline_mbps", "throttled_mbps")}})
+    return out
+
+
+def probes_view(v, cycle=None):
+    doc = _reader(v.data_dir).read()
+    summary = v.summary()
+    this = summary["start"]
+    shown = doc["probes"] if cycle == "all" else probe_file.of_cycle(doc, cycle or this)
+    findings = [f for f in doc["findings"] if cycle == "all" or f.get("cycle_start") == (cycle or this)]
+    current = [f for f in doc["findings"] if f.get("cycle_start") == this]
+    status = v.supervisor.probe_status() if v.supervisor is not None and hasattr(v.supervisor, "probe_status") else None
+    return {
+        "interval_minutes": v.cfg["probe_interval_minutes"], "budget_percent": v.cfg["probe_budget_percent"],
+        "cycle": {k: summary[k] for k in ("start", "end", "used_bytes", "cap_bytes")},
+        "budget": probe_file.budget(v.cfg, summary["cap_bytes"], doc, this),
+        "schedule": status, "probes": shown, "findings": findings,
+        "throttled": bool(current and current[-1].get("lifted") is None),
+        "finding": current[-1] if current else None,
+        "cycles": sorted({p["cycle_start"] for p in doc["probes"]}),
+        "long_tests": long_tests(v), "updated_at": doc["updated_at"],
+    }
+
+
+@bp.get("/api/probes")
+def probes():
+    """?cycle=<first day> for a past cycle, ?cycle=all for every kept one; this cycle by default."""
+    return jsonify(probes_view(views(), request.args.get("cycle")))
+
+
+def gauges(v):
+    """(name, help, value) for /metrics, from the same view as the API."""
+    p = probes_view(v)
+    last = next((x for x in reversed(p["probes"]) if x["mbps"]), None)
+    f = p["finding"]
+    return [
+        ("datacap_probe_speed_bytes_per_second", "Newest probe's download rate this cycle (0 before one)",
+         last["mbps"] * 1e6 / 8 if last else 0.0),
+        ("datacap_probe_cycle_used_bytes", "The cycle's usage when the newest probe ran",
+         last["cycle_used_bytes"] if last else 0),
+        ("datacap_probes_this_cycle", "Probes run this cycle", len(p["probes"])),
+        ("datacap_probe_budget_bytes", "This cycle's probe budget", p["budget"]["budget_bytes"]),
+        ("datacap_probe_budget_used_bytes", "Bytes probes used this cycle", p["budget"]["spent_bytes"]),
+        ("datacap_probe_throttle_active", "1 while probes show a lasting step down this cycle",
+         1.0 if p["throttled"] else 0.0),
+        ("datacap_probe_throttle_since_cycle_bytes", "Cycle usage where the newest step down began (0 if none)",
+         f["since_cycle_bytes"] if f else 0),
+    ]
