@@ -34,7 +34,8 @@ def cap_alerts(usage, cycle_start, host):
             continue
         text = (f"datacap on {host}: {a['percent']}% of the data cap used "
                 f"({a['used_bytes'] / 1e9:.2f} of {a['cap_bytes'] / 1e9:.0f} GB this cycle)")
-        out.append(News(f"alert:{a['cycle_start']}:{a['percent']}", "cap_alert",
+        key = f"alert:{a['id']}" if a.get("id") else f"alert:{a['cycle_start']}:{a['percent']}"  # id: a re-armed one
+        out.append(News(key, "cap_alert",
                         f"Data cap: {a['percent']}% used", text, a))
     return out
 
