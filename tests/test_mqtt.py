@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+import requests
 
 from conftest import need
 from datacap.notify import discovery, mqtt
@@ -195,6 +196,12 @@ def test_a_wrong_password_is_shown_in_the_system_api_and_is_not_fatal(broker, se
     assert "wrong-password" not in s.get("/api/system").text
     assert s.get("/healthz").status_code == 200 and s.proc.poll() is None
     print("wrong password shown as:", status["last_error"])
+    fixed = requests.put(s.url + "/api/config", json={"mqtt": b.settings(username="ha", password="right-password")},
+                         timeout=5)
+    assert fixed.ok, fixed.text
+    status = wait_for(lambda: (m := s.get("/api/system").json()["mqtt"])["connected"] and m, 15,
+                      "the corrected password to be used without a restart")
+    assert status["last_error"] is None
 
 
 def test_with_commands_on_a_command_message_starts_and_stops_a_test(broker, sub, server, fake_isp):
