@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from datacap import config
+from datacap.notify import destinations  # noqa: F401 (as in the server: URLs checked by Apprise's parser)
 from datacap.notify.settings import mqtt_settings
 from harness import ROOT, write_config
 
@@ -70,3 +71,21 @@ def test_a_bad_url_through_the_settings_api_is_a_400_and_nothing_is_written(serv
     r = requests.put(s.url + "/api/config", json={"notify_urls": ["discord://only-an-id-hunter2"]}, timeout=5)
     assert r.status_code == 400 and "notify_urls" in json.dumps(r.json())
     assert "hunter2" not in r.text and s.config_path.read_text() == before
+
+
+CHILD = """
+import sys
+from datacap import config
+config.validate({"notify_urls": ["gotify://host-without-token"]})  # Apprise would refuse it; the server does
+try:
+    config.validate({"notify_urls": ["not a url"]})
+except config.ConfigError as exc:
+    print(exc)
+print("apprise" in sys.modules)
+"""
+
+
+def test_a_child_checks_only_the_shape_of_notify_urls_and_never_loads_apprise():
+    r = subprocess.run([sys.executable, "-c", CHILD], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["notify_urls: entry 1: is not an Apprise URL (scheme://...)", "False"]

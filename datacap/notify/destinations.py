@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 
 import requests
 
+from datacap.notify import settings
+
 log = logging.getLogger("notify")
 
 TIMEOUT_S = 5.0
@@ -66,6 +68,9 @@ def check_url(url):
     if plugin is None:
         return f"{url.split('://', 1)[0]}:// URL is not one Apprise understands (a missing token or host?)"
     return None
+
+
+settings.url_check = check_url  # this process sends, so it checks URLs as Apprise will read them
 
 
 def destination_id(kind, url):

@@ -4,6 +4,7 @@ import re
 
 MQTT_DEFAULTS = {"host": None, "port": None, "username": None, "password": None, "tls": False,
                  "topic_prefix": "datacap", "discovery_prefix": "homeassistant", "commands": False}
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
 _TOPIC = re.compile(r"^[^#+\s/]+(/[^#+\s/]+)*$")  # levels without wildcards, no leading/trailing '/'
 
 
@@ -54,15 +55,20 @@ def mqtt_settings(cfg):
     return out
 
 
+def url_shape(url):
+    """The check where Apprise is not loaded: the children, which never send, keep its ~30 MB."""
+    return None if isinstance(url, str) and _URL.match(url) else "is not an Apprise URL (scheme://...)"
+
+
+url_check = url_shape  # importing datacap.notify.destinations (the server does) installs Apprise's own parser
+
+
 def check_notify_urls(v):
     """A list of URLs Apprise can send to; the bad one is named by position and scheme, never echoed."""
     if not isinstance(v, list):
         return f"must be a list of Apprise URLs (ntfys://..., gotify://..., json://...), got {type(v).__name__}"
-    if not v:
-        return None
-    from datacap.notify.destinations import check_url  # imports Apprise, which only a configured server needs
     for i, url in enumerate(v, 1):
-        message = check_url(url)
+        message = url_check(url)
         if message:
             return f"entry {i}: {message}"
     return None
