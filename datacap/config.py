@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
+from datacap.usage.sources import settings as sources_settings
+
 from datacap.notify import settings as notify_settings
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: entry points, config.json, data/
@@ -25,6 +27,7 @@ DEFAULTS = {
     "data_cap_gb": 1000,
     "billing_day": 1,
     "interfaces": "auto",
+    "sources": "auto",
     "count": "both",
     "update_interval_seconds": 1,
     "throttle_threshold_percent": 50,
@@ -105,8 +108,11 @@ def _thresholds(v):
     return f"must be a list of percentages from 1 to 100, got {v!r}"
 
 
+GB_RANGE = (0.001, 1_000_000)  # 1 MB to 1 PB: beyond it a value is a typo, and would break the arithmetic
+
+
 def _session_limit(v):
-    return None if v is None else _positive(v)
+    return None if v is None else _in_range(*GB_RANGE)(v)
 
 
 def _bool(v):
@@ -158,9 +164,10 @@ def _count(v):
 
 CHECKS = {
     "test_urls": _test_urls,
-    "data_cap_gb": _positive,
+    "data_cap_gb": _in_range(*GB_RANGE),
     "billing_day": _in_range(1, 31, integer=True),
     "interfaces": _interfaces,
+    "sources": sources_settings.check,
     "count": _count,
     "update_interval_seconds": _in_range(0.1, 3600),
     "throttle_threshold_percent": _in_range(1, 99),

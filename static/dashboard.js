@@ -199,9 +199,13 @@ function renderUsage(u) {
     div.style.height = (100 * d.bytes / max) + "%"; div.title = `${d.date}: ${fmtGB(d.bytes)}`;
     return div;
   }));
-  $("cap-note").classList.toggle("err", !!u.ledger_error);
-  $("cap-note").textContent = u.ledger_error ? `The usage ledger cannot be saved: ${u.ledger_error}. Counting continues in memory.` : c.adjustment_bytes ? `Includes your ISP meter correction of ${fmtGB(c.adjustment_bytes)} (datacap counted ${fmtGB(c.counted_bytes)}).` :
-    `Counting ${u.counted.join(", ") || "no interface yet"}; cycle ${c.start} to ${c.end}.`;
+  const src = (u.sources || []).find((x) => x.counted), down = (u.sources || []).find((x) => x.counted && x.status === "failing");
+  const what = src && src.type !== "local" ? src.label : `this computer (${u.counted.join(", ") || "no interface yet"})`;
+  $("cap-note").classList.toggle("err", !!(u.ledger_error || down));
+  $("cap-note").textContent = u.ledger_error ? `The usage ledger cannot be saved: ${u.ledger_error}. Counting continues in memory.` :
+    down ? `${down.label} is not answering (${(down.last_error || {}).message || "no answer"}): counting is paused and the gap is filled when it answers.` :
+    (c.adjustment_bytes ? `Includes your ISP meter correction of ${fmtGB(c.adjustment_bytes)} (datacap counted ${fmtGB(c.counted_bytes)}). ` : "") +
+    `Counting ${what} since ${fmtDate(c.monitoring_since)}; cycle ${c.start} to ${c.end}.`;
   $("adjustments").replaceChildren(...u.adjustments.filter((a) => !a.undone).slice(-5).map((a) => {
     const li = document.createElement("li"), b = document.createElement("button");
     li.textContent = `${fmtDate(a.at)}: ISP said ${fmtGB(a.isp_bytes)} (drift ${fmtGB(a.offset_bytes)}) `;

@@ -34,7 +34,7 @@ class Machine:
             self.counters[name] = (r + rx, t + tx)
 
     def collector(self, data_dir, **cfg):
-        c = config.validate({"interfaces": ["eth0"], "data_cap_gb": 100, **cfg})
+        c = config.validate({"interfaces": ["eth0"], "data_cap_gb": 100, "sources": [{"type": "local"}], **cfg})
         return Collector(c, data_dir, data_dir, read_counters=lambda: dict(self.counters),
                          boot_time=lambda: self.btime, boot_id=lambda: self.boot_id, clock=lambda: self.t,
                          now=lambda: self.wall, link_bps=lambda name: self.speed, default_routes=lambda: {"eth0"})

@@ -16,6 +16,7 @@ import psutil
 from datacap import process, store
 from datacap.usage import cycles, interfaces, live_file
 from datacap.usage import ledger as ledgermod
+from datacap.usage.sources.feed import RouterFeed
 
 log = logging.getLogger("collector")
 
@@ -41,7 +42,7 @@ class Collector:
 
     def __init__(self, cfg, data_dir, live_dir, read_counters=interfaces.read_counters,
                  boot_time=psutil.boot_time, boot_id=interfaces.read_boot_id, clock=boot_clock, now=local_now,
-                 link_bps=interfaces.link_bps, default_routes=interfaces.default_route_interfaces):
+                 link_bps=interfaces.link_bps, default_routes=interfaces.default_route_interfaces, routers=None):
         self.cfg = cfg
         self.usage_path = data_dir / "usage.json"
         self.live_path = live_dir / live_file.NAME
@@ -52,7 +53,8 @@ class Collector:
         self.last = {}  # name -> (rx, tx) at its last sighting
         self.seen = {}  # name -> clock() at its last sighting
         self.rates = {}  # name -> (rx_bps, tx_bps), bits per second
-        self.counted = []
+        self.counted = []  # this machine's interfaces that are watched (and count, unless a router does)
+        self.routers = routers or RouterFeed(cfg["sources"], clock)
         self.last_error = None
         self._routes_at = self._speeds_at = self._flushed_at = self._backup_at = None
         self._speeds = {}
@@ -60,8 +62,23 @@ class Collector:
         self._prev_t = None  # clock() of the previous sample
 
     def reload(self, cfg):
+        if cfg["sources"] != self.cfg["sources"]:  # new router sources: start them afresh
+            self.routers.stop()
+            self.routers = RouterFeed(cfg["sources"], self.clock)
+            self.routers.start(self.routers_checkpoint())
         self.cfg = cfg
         self._routes_at = None  # look at the interfaces again with the new setting
+
+    def routers_checkpoint(self):
+        return (self.ledger.data.get("checkpoint") or {}).get("counters", {})
+
+    def local_counted(self):
+        """The cap's rule for this machine's interfaces: None (all count) or set() (shown only)."""
+        return None if self.routers.local_counts else set()
+
+    def counting(self):
+        """The names that count toward the cap now."""
+        return self.counted if self.routers.local_counts else self.routers.counted()
 
     def link_bps(self, name):
         """The link's bytes/s, None when unknown."""
@@ -82,7 +99,9 @@ class Collector:
         """First sample: count the gap since the checkpoint (or since boot after a reboot)."""
         t, when, counters = self.clock(), self.now(), self.read_counters()
         self._refresh(t, counters)
-        self.ledger.resume(counters, self.boot_id(), self.boot_time(), t, when, self.counted, self.link_bps)
+        self.ledger.resume(counters, self.boot_id(), self.boot_time(), t, when, self.counted, self.link_bps,
+                           self.routers.local_counts)
+        self.routers.start(self.routers_checkpoint())
         self.last = dict(counters)
         self.seen = {n: t for n in counters}
         self._day = when.date()
@@ -93,7 +112,8 @@ class Collector:
         t, when, counters = self.clock(), self.now(), self.read_counters()
         self._refresh(t, counters)
         elapsed = {n: t - self.seen[n] for n in counters if n in self.seen}
-        self.ledger.step(counters, self.last, elapsed, when, self.counted, self.link_bps)
+        self.ledger.step(counters, self.last, elapsed, when, self.counted, self.link_bps, self.local_counted())
+        first_reading = self.routers.credit(self.ledger, when)
         self.rates = {}
         for n, (rx, tx) in counters.items():
             if n in self.last and elapsed.get(n, 0) > 0 and rx >= self.last[n][0] and tx >= self.last[n][1]:
@@ -114,7 +134,8 @@ class Collector:
         new_alerts = self.ledger.alerts_due(summary, self.cfg["alert_thresholds_percent"], when)
         for a in new_alerts:
             log.warning("cap alert: %s%% of the cap used (%.2f GB)", a["percent"], a["used_bytes"] / 1e9)
-        if new_alerts or when.date() != self._day or t - self._flushed_at >= FLUSH_S:
+        if (new_alerts or first_reading or self.ledger.urgent or when.date() != self._day
+                or t - self._flushed_at >= FLUSH_S):
             self._day = when.date()
             self.flush(t, when)
         self.write_live(when, summary)
@@ -124,10 +145,11 @@ class Collector:
 
     def flush(self, t, when):
         """Checkpoint and totals go to disk together, so a crash never loses or doubles bytes."""
-        self.ledger.checkpoint(self.last, t, when)
+        self.ledger.urgent = False
+        self.ledger.checkpoint({**self.last, **self.routers.counters()}, t, when)
         self.ledger.prune(when.date())
         self.ledger.data["updated_at"] = when.isoformat(timespec="seconds")
-        self.ledger.data["counted"] = self.counted
+        self.ledger.data["counted"] = self.counting()
         try:
             store.write_json_atomic(self.usage_path, self.ledger.data)
             if self._backup_at is None or t - self._backup_at >= BACKUP_S:
@@ -148,12 +170,13 @@ class Collector:
             ifaces[n] = {"rx_bytes": rx, "tx_bytes": tx, "rx_bps": rx_bps, "tx_bps": tx_bps,
                          "counted": n in self.counted, "present": self.seen.get(n) == self._prev_t}
         live = {"status": status, "pid": os.getpid(), "updated_at": when.isoformat(timespec="milliseconds"),
-                "interval_seconds": self.cfg["update_interval_seconds"], "counted": self.counted,
+                "interval_seconds": self.cfg["update_interval_seconds"], "counted": self.counting(),
+                "sources": self.routers.statuses("This computer (" + (", ".join(self.counted) or "no interface") + ")"),
                 "interfaces": ifaces, "cycle_used_bytes": summary["used_bytes"], "last_error": self.last_error,
                 "ledger_flushed_at": self.ledger.data.get("updated_at"),
                 # the cycle's days as counted this instant: every reader's source for "cycle used"
                 "days": cycles.days_of_cycle(self.ledger.data["days"], summary["start"]),
-                "monitoring_since": self.ledger.data.get("monitoring_since")}
+                "monitoring_since": self.ledger.data.get("monitoring_since"), "totals": self.ledger.data["totals"]}
         try:
             try:
                 store.write_json_atomic(self.live_path, live, fsync=False)  # live data, not the ledger
@@ -187,6 +210,7 @@ def run(c, interval_override, config_path, data_dir):
                 next_tick = time.monotonic() + interval
         time.sleep(max(0.0, min(0.5, next_tick - time.monotonic())))
     c.tick()
+    c.routers.stop()
     c.flush(c.clock(), c.now())
     c.write_live(c.now(), c.summary(c.now()), status="stopped")
     log.info("stopped; ledger flushed")

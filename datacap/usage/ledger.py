@@ -116,17 +116,21 @@ class Ledger:
 
     def __init__(self, data):
         self.data = data
+        self.urgent = False  # something a user reviews (a counter event) waits for the next flush
 
     def event(self, when, interface, reason, nbytes, detail=""):
         self.data["counter_events"].append({"time": when.isoformat(timespec="seconds"), "interface": interface,
                                             "reason": reason, "bytes": int(nbytes), "detail": detail})
         del self.data["counter_events"][:-EVENTS_KEPT]
+        self.urgent = True
 
-    def add(self, name, rx, tx, when):
-        """Credit bytes to an interface at local time `when`."""
+    def add(self, name, rx, tx, when, counted=True):
+        """Credit bytes to a counter at local time `when`; only counted ones go into the days toward the cap."""
         if not rx and not tx:
             return
         for key, table in ((when.date().isoformat(), "days"), (when.strftime("%Y-%m-%dT%H"), "hours")):
+            if not counted:
+                break
             entry = self.data[table].setdefault(key, {}).setdefault(name, [0, 0])
             entry[0] += rx
             entry[1] += tx
@@ -134,18 +138,18 @@ class Ledger:
         total[0] += rx
         total[1] += tx
 
-    def resume(self, counters, boot_id, btime, boottime_s, when, counted, link_bps):
-        """First sample after start: count what happened while we were not running."""
+    def resume(self, counters, boot_id, btime, boottime_s, when, names, link_bps, counts=True):
+        """First sample after start: count what happened to `names` while we were not running."""
         cp = self.data.get("checkpoint")
         if cp and self._rebooted(cp["counters"], counters, boot_id, btime):
-            for name in counted:  # everything since boot is new traffic
+            for name in names:  # everything since boot is new traffic
                 if name in counters:
                     rx, tx = counters[name]
-                    self.add(name, rx, tx, when)
+                    self.add(name, rx, tx, when, counts)
                     self.event(when, name, "reboot", rx + tx, "counted the counters since boot")
         elif cp:
             elapsed = max(boottime_s - cp["boottime_s"], 1.0) if cp.get("boottime_s") is not None else None
-            gap = self.step(counters, cp["counters"], elapsed, when, counted, link_bps)
+            gap = self.step(counters, cp["counters"], elapsed, when, names, link_bps, None if counts else set())
             if gap:
                 self.event(when, "*", "gap", gap, "counted the traffic while the collector was not running")
         self.data["boot_id"], self.data["btime"] = boot_id, btime
@@ -159,26 +163,31 @@ class Ledger:
         went_down = any(n < o for name, pair in before.items() if name in now for o, n in zip(pair, now[name]))
         return moved and went_down
 
-    def step(self, counters, previous, elapsed_s, when, counted, link_bps):
-        """Credit counted interfaces with the change from previous to counters; return bytes credited.
+    def step(self, counters, previous, elapsed_s, when, names, link_bps, counted=None, restarted=(), wide=()):
+        """Credit `names` with the change from previous to counters; return bytes credited.
 
         elapsed_s is seconds since `previous` (a number, a {name: seconds} dict, or None for unknown);
-        link_bps(name) is the link's bytes/s, None when unknown.
+        link_bps(name) is the link's bytes/s, None when unknown; counted: the names that count toward
+        the cap (default: all); restarted: counters known to have started again from zero (a router's
+        reboot); wide: counters known to be 64-bit.
         """
         credited = 0
-        wide = set(self.data["wide"])
-        for name in counted:
+        wide = set(self.data["wide"]) | set(wide)
+        for name in names:
             if name not in counters or name not in previous:
                 continue
             elapsed = elapsed_s.get(name) if isinstance(elapsed_s, dict) else elapsed_s
             deltas = []
             for direction, old, new in zip(("rx", "tx"), previous[name], counters[name]):
-                d, reason = countersmod.delta(old, new, name in wide, elapsed, link_bps(name))
+                if name in restarted and new < old:
+                    d, reason = new, "reset"
+                else:
+                    d, reason = countersmod.delta(old, new, name in wide, elapsed, link_bps(name))
                 if reason:
                     self.event(when, name, reason, d if reason != "implausible" else new - old,
                                f"{direction} {old} -> {new}")
                 deltas.append(d)
-            self.add(name, deltas[0], deltas[1], when)
+            self.add(name, deltas[0], deltas[1], when, counted is None or name in counted)
             credited += deltas[0] + deltas[1]
         seen_wide = {n for n, pair in counters.items() if max(pair) >= countersmod.U32}
         if not seen_wide <= wide:

@@ -14,6 +14,12 @@ def usage():
     return jsonify(views().usage_view())
 
 
+@bp.get("/api/sources")
+def sources():
+    """Each counter source: what it is, whether it counts, whether it answers, and its totals."""
+    return jsonify(sources=views().sources())
+
+
 @bp.post("/api/usage/adjust")
 def adjust():
     body = json_body()

@@ -69,6 +69,7 @@ class DatacapCollector:
             counted.add_metric([name, "receive"], t["rx_bytes"])
             counted.add_metric([name, "transmit"], t["tx_bytes"])
         yield counted
+        yield from _sources(u["sources"])
         cyc = u["cycle"]
         yield _gauge("datacap_cycle_used_bytes", "Bytes used this billing cycle (with ISP adjustment)", cyc["used_bytes"])
         yield _gauge("datacap_cap_bytes", "The data cap", cyc["cap_bytes"])
@@ -86,6 +87,20 @@ class DatacapCollector:
         yield up
         for name, doc, value in api_probes.gauges(v):
             yield _gauge(name, doc, value)
+
+
+def _sources(sources):
+    """Per counter source: its bytes (this computer's interfaces summed), whether it counts, whether it answers."""
+    total = CounterMetricFamily("datacap_source", "Bytes a counter source has counted, all time",
+                                labels=["source", "type", "direction", "counted"], unit="bytes")
+    up = GaugeMetricFamily("datacap_source_up", "1 while a counter source answers", labels=["source", "type"])
+    for src in sources:
+        lab = [src["name"], src["type"]]
+        total.add_metric(lab + ["receive", str(bool(src["counted"])).lower()], src["rx_bytes"])
+        total.add_metric(lab + ["transmit", str(bool(src["counted"])).lower()], src["tx_bytes"])
+        up.add_metric(lab, 1.0 if src["status"] == "ok" and not src["stale"] else 0.0)
+    yield total
+    yield up
 
 
 @bp.get("/metrics")

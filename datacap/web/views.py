@@ -72,23 +72,37 @@ class Views:
     def interfaces(self):
         return self.live.interfaces(self.cfg["update_interval_seconds"])
 
+    def sources(self):
+        live, _, stale = self.live.read(self.cfg["update_interval_seconds"])
+        totals = ledger.totals(self.cycle.source(self.cfg["update_interval_seconds"])[0])
+        out = []
+        for src in live.get("sources") or []:
+            if not isinstance(src, dict):
+                continue
+            names = [src.get("name")] if src.get("type") != "local" else (live.get("interfaces") or {}).keys()
+            rows = [totals.get(n) for n in names if totals.get(n)]
+            out.append({**src, "stale": stale, "rx_bytes": sum(r["rx_bytes"] for r in rows),
+                        "tx_bytes": sum(r["tx_bytes"] for r in rows)})
+        return out
+
     def usage_view(self):
         data = self.usage.read() or {}
         cycle = self.summary()
         count = self.cfg["count"]
-        live = self.cycle.source(self.cfg["update_interval_seconds"])[0]
+        live = self.cycle.source(self.cfg["update_interval_seconds"])[0]  # the newer of live file and ledger
         days = {"days": {**(data.get("days") or {}), **(live.get("days") or {})}}  # this cycle's days: live
         return {
             "cap_gb": self.cfg["data_cap_gb"], "cap_bytes": cycle["cap_bytes"], "count": count,
             "billing_day": self.cfg["billing_day"], "cycle": cycle,
             "today": {"date": local_now().date().isoformat(), "used_bytes": cycle["today_bytes"]},
-            "interfaces": ledger.totals(data), "counted": data.get("counted", []),
+            "interfaces": ledger.totals(live), "counted": live.get("counted", []),
             "daily": ledger.daily(days, count, cycles.used_bytes),
             "hourly": ledger.hourly(data, count, cycles.used_bytes),
             "alerts": data.get("alerts", []), "counter_events": data.get("counter_events", []),
             "adjustments": adjustments.items(self.adjustments.read()),
             "updated_at": data.get("updated_at"),
             "ledger_error": self.live.read(self.cfg["update_interval_seconds"])[0].get("last_error"),
+            "sources": self.sources(),
         }
 
     def system(self):
