@@ -179,9 +179,11 @@ def test_a_broker_restart_is_survived_and_states_flow_again(broker, sub, server)
     assert time.monotonic() - t0 < 1.0  # the API never waits on the broker
     s.post("/api/usage/adjust", json={"used_gb": 0.25})
     b.start()  # same port; persistence off, so it has forgotten every retained message
+    t0 = time.monotonic()
     watch = sub(b)
     wait_for(lambda: configs_seen(watch), 15, "discovery configs published again")
     wait_for(lambda: (watch.state() or {}).get("cycle_used") == 0.25, 15, "the state after the restart")
+    print(f"states flow again {time.monotonic() - t0:.1f} s after the broker came back")
     assert watch.last(f"{BASE}/availability") == "online"
     assert s.get("/api/system").json()["mqtt"]["connects"] >= 2
 
