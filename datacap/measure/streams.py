@@ -7,6 +7,7 @@ stalls are seen by whoever asks, from the counts). urllib3's `readinto` would al
 (it is `read()` plus a slice assignment), so the streams use the standard library's client,
 through `urllib.request` for redirects, proxies from the environment and verified TLS.
 """
+import functools
 import http.client
 import logging
 import ssl
@@ -33,8 +34,9 @@ class StreamError(Exception):
     pass
 
 
+@functools.lru_cache(maxsize=None)
 def tls_context():
-    """Verify against the same CA bundle requests uses (certifi), else the system's."""
+    """Verify against the same CA bundle requests uses (certifi), else the system's; built on first use."""
     try:
         import certifi
         return ssl.create_default_context(cafile=certifi.where())
@@ -62,12 +64,12 @@ class _HTTPHandler(urllib.request.HTTPHandler):
 
 
 class _TLSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, context):
-        super().__init__(context=context)
+    def __init__(self, context=None):
+        super().__init__()
         self.tls = context
 
-    def https_open(self, req):
-        return self.do_open(_TLSConnection, req, context=self.tls)
+    def https_open(self, req):  # loading the CA bundle costs ~30 ms: only for https
+        return self.do_open(_TLSConnection, req, context=self.tls or tls_context())
 
 
 def open_body(opener, url):
@@ -111,7 +113,7 @@ class StreamPool:
         self._lock = threading.Lock()
         self._progress = (0, clock())  # (total bytes, when it last grew)
         self._first_error_t = None
-        self._tls = tls_context()
+        self._tls = None  # tls_context() unless a test trusts its own certificate
         self.workers = []
 
     def start(self):
