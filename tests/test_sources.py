@@ -187,3 +187,34 @@ def test_upnp_counts_the_gateway_that_miniupnpd_serves(house, server):
     finally:
         isp.terminate()
         household.stop(upnp)
+
+
+def test_auto_finds_the_gateway_by_ssdp_and_counts_it_once_its_counters_grow(house, tmp_path):
+    """A collector on the second LAN machine (SSDP stays inside the test's namespaces) with "sources": "auto"."""
+    h = house
+    upnp, _ = h.miniupnpd()
+    isp, base = netns.start_fake_isp(h.ns_link(h.internet, h.internet_ip), rate_mbps=200)
+    data = tmp_path / "lan2-data"
+    data.mkdir()
+    config = tmp_path / "lan2.json"
+    config.write_text(json.dumps({"sources": "auto", "interfaces": ["l2"], "probe_interval_minutes": None}))
+    collector = subprocess.Popen(["ip", "netns", "exec", h.lan2, sys.executable, str(ROOT / "collector.py"),
+                                  "--config", str(config), "--data-dir", str(data), "--interval", "0.5"],
+                                 stderr=subprocess.PIPE, text=True)
+    traffic = subprocess.Popen(["ip", "netns", "exec", h.lan2, "curl", "-s", "-o", "/dev/null",
+                                base + "/stream?bytes=2000000000"])
+    try:
+        from datacap.store import runtime_dir
+        live = runtime_dir(data) / "collector.json"
+        doc = wait_for(lambda: (lambda d: d if d["counted"] and d["counted"][0].startswith("upnp:") else None)(
+            json.loads(live.read_text())), 40, "the gateway found by SSDP and counting")
+        upnp_src = [x for x in doc["sources"] if x["type"] == "upnp"][0]
+        local = [x for x in doc["sources"] if x["type"] == "local"][0]
+        assert upnp_src["counted"] and upnp_src["status"] == "ok" and not local["counted"]
+        assert upnp_src["label"] == f"Router {h.lan2_ip.rsplit('.', 1)[0]}.9 (UPnP)"
+    finally:
+        traffic.kill()
+        collector.terminate()
+        collector.wait(10)
+        isp.terminate()
+        household.stop(upnp)
