@@ -9,7 +9,7 @@ within ±SETTLE_TOLERANCE (half the ±5 % the figure must meet), or at the byte 
 import time
 from dataclasses import dataclass
 
-from datacap.measure.streams import StreamPool
+from datacap.measure.probe_streams import ProbeStreams
 
 MIN_WINDOW_S = 0.3
 GROWTH = 0.10  # a window this much faster than the last one is still slow start
@@ -88,8 +88,8 @@ class Result:
 
 
 def measure(urls, max_bytes, max_seconds=MAX_SECONDS, streams=PROBE_STREAMS, cancelled=lambda: False,
-            clock=time.monotonic, sleep=time.sleep, pool_factory=StreamPool):
-    """Run one probe over a StreamPool; the bytes it cost are counted whatever the outcome."""
+            clock=time.monotonic, sleep=time.sleep, pool_factory=ProbeStreams):
+    """Run one probe; the bytes it cost are counted whatever the outcome."""
     pool = pool_factory(urls, streams, max_bytes)
     settle = Settle()
     start = clock()
