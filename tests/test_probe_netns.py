@@ -122,3 +122,21 @@ def test_no_probe_after_the_budget_is_spent(server, isp, tmp_path):
     body = s.get("/api/probes").json()
     assert [p["id"] for p in body["probes"]] == ["spent"]
     assert body["schedule"]["why"] == "this cycle's probe budget is spent" and body["budget"]["left_bytes"] == 0
+
+
+def test_a_long_tests_throttle_event_carries_its_cycle_mark(server, isp):
+    link, ns_if, url = isp
+    proc, throttling = start_fake_isp(link, rate_mbps=30, throttle_after_mb=60, throttled_mbps=6)
+    try:
+        s = start_server(server, link, throttling, probe_interval_minutes=None, update_interval_seconds=0.5)
+        Background(url).fetch(40 * MB)
+        before = wait_for(lambda: (u := s.get("/api/usage").json()["cycle"]["used_bytes"]) >= 40 * MB and u, 5,
+                          "the collector to count the household's 40 MB")
+        assert s.post("/api/start", json={"streams": 2}).ok
+        ev = wait_for(lambda: s.stats()["throttle_events"], 60, "a throttle event")[0]
+        assert ev["at_gb"] == pytest.approx(0.06, rel=0.03)
+        assert ev["at_cycle_gb"] == pytest.approx((before + ev["at_bytes"]) / 1e9, rel=0.05)
+        s.post("/api/stop")
+    finally:
+        proc.kill()
+        proc.wait()

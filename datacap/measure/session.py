@@ -106,11 +106,19 @@ class Downloader:
             for b in self.meter.add(self.active_s, total, self.wall()):
                 self.detector.feed(b, iso)
                 self._record_point(b)
+            self._mark_cycle(total)
             self._enforce_limits(total, now)
         self._last_clock = now
         interval = self.cfg["update_interval_seconds"]
         if self._last_write is None or now - self._last_write >= interval:
             self.write()
+
+    def _mark_cycle(self, total):
+        """A throttle event also says where it was in the billing cycle (the collector's count, one owner)."""
+        for ev in self.detector.events:
+            if "at_cycle_gb" not in ev and isinstance(ev.get("at_bytes"), int):
+                used = self.cap.cycle.summary(self.cfg, datetime.now().astimezone())["used_bytes"]
+                ev["at_cycle_gb"] = round(max(0, used - (total - ev["at_bytes"])) / 1e9, 4)
 
     def _record_point(self, b):
         point = {"t": b.index, "time": iso(b.wall_start), "mbps": round(mbps(b.bytes), 3),
