@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
+from datacap.usage import plans
 from datacap.usage.sources import settings as sources_settings
 
 from datacap.notify import settings as notify_settings
@@ -28,6 +29,7 @@ DEFAULTS = {
     "billing_day": 1,
     "interfaces": "auto",
     "sources": "auto",
+    "plan": None,
     "count": "both",
     "update_interval_seconds": 1,
     "throttle_threshold_percent": 50,
@@ -168,6 +170,7 @@ CHECKS = {
     "billing_day": _in_range(1, 31, integer=True),
     "interfaces": _interfaces,
     "sources": sources_settings.check,
+    "plan": plans.check,
     "count": _count,
     "update_interval_seconds": _in_range(0.1, 3600),
     "throttle_threshold_percent": _in_range(1, 99),

@@ -239,7 +239,7 @@ function renderSystem(s) {
   if (s.external_ip) rows.push(["External IP", `${s.external_ip.ip || "–"} ${s.external_ip.isp || ""}`]);
   $("sys").replaceChildren(...rows.flatMap(([k, v]) => { const dt = document.createElement("dt"), dd = document.createElement("dd"); dt.textContent = k; dd.textContent = v; return [dt, dd]; }));
 }
-const refreshUsage = () => api("/api/usage").then(renderUsage).catch(() => {});
+const refreshUsage = () => api("/api/usage").then((u) => { renderUsage(u); document.dispatchEvent(new CustomEvent("usage", { detail: u })); }).catch(() => {});
 const refreshInterfaces = () => api("/api/interfaces").then(renderInterfaces).catch(() => {});
 const refreshSystem = () => api("/api/system").then(renderSystem).catch(() => {});
 

@@ -36,9 +36,11 @@ def wait_for(predicate, timeout, what="condition", interval=0.05):
 
 
 def write_config(folder, **overrides):
-    # sources: this machine only; "auto" would send SSDP searches for a UPnP gateway onto the host's LAN
+    # sources: this machine only; "auto" would send SSDP searches for a UPnP gateway onto the host's LAN.
+    # No scheduled probes unless a test asks: a probe is a downloader the test did not start.
     cfg = {"test_urls": ["http://127.0.0.1:9/none"], "port": free_port(), "update_interval_seconds": 0.5,
-           "stop_at_cap": False, "baseline_seconds": 5, "sources": [{"type": "local"}], **overrides}
+           "stop_at_cap": False, "baseline_seconds": 5, "sources": [{"type": "local"}],
+           "probe_interval_minutes": None, **overrides}
     path = Path(folder) / "config.json"
     path.write_text(json.dumps(cfg, indent=2))
     return path

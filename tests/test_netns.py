@@ -135,3 +135,36 @@ def test_stop_at_cap_at_line_rate_overruns_by_at_most_2_s_of_line_rate(server):
             assert over <= 2 * line_bps
         finally:
             isp.terminate()
+
+
+def test_bytes_inside_a_free_window_leave_the_cap_figure_unchanged_and_outside_they_count(server, link):
+    from datetime import datetime, timedelta
+    now = datetime.now().astimezone()
+    inside = {"start": f"{now - timedelta(hours=1):%H:%M}", "end": f"{now + timedelta(hours=1):%H:%M}"}
+    outside = {"start": f"{now + timedelta(hours=2):%H:%M}", "end": f"{now + timedelta(hours=3):%H:%M}"}
+    isp, base = netns.start_fake_isp(link)
+    try:
+        s = server(interfaces=[link.host_if], test_urls=[base + "/stream"], update_interval_seconds=1,
+                   plan={"kind": "monthly", "free_windows": [inside]}, probe_interval_minutes=None)
+        wait_for(lambda: s.get("/healthz").status_code == 200, 5, "collector counting")
+        used0 = s.get("/api/usage").json()["cycle"]["used_bytes"]
+        assert s.post("/api/start", json={"limit_gb": 0.2}).status_code == 200
+        wait_for(lambda: s.stats()["status"] == "finished", 30, "200 MB inside the free window")
+        time.sleep(2)
+        cycle = s.get("/api/usage").json()["cycle"]
+        print(f"inside the window: used {used0:,} -> {cycle['used_bytes']:,} B, free {cycle['free_bytes']:,} B")
+        assert cycle["free_bytes"] >= 200_000_000
+        assert abs(cycle["used_bytes"] - used0) <= 0.001 * cycle["free_bytes"]
+        import requests
+        assert requests.put(s.url + "/api/config", json={"plan": {"kind": "monthly", "free_windows": [outside]}},
+                            timeout=5).status_code == 200
+        time.sleep(2)  # the collector reloads on SIGHUP
+        used1, free1 = cycle["used_bytes"], cycle["free_bytes"]
+        assert s.post("/api/start", json={"limit_gb": 0.2}).status_code == 200
+        wait_for(lambda: s.stats()["status"] == "finished", 30, "200 MB outside the free window")
+        time.sleep(2)
+        cycle = s.get("/api/usage").json()["cycle"]
+        print(f"outside the window: used {used1:,} -> {cycle['used_bytes']:,} B, free {cycle['free_bytes']:,} B")
+        assert cycle["used_bytes"] - used1 >= 200_000_000 and cycle["free_bytes"] == free1
+    finally:
+        isp.terminate()

@@ -14,7 +14,7 @@ from datetime import datetime
 import psutil
 
 from datacap import process, store
-from datacap.usage import cycles, interfaces, live_file
+from datacap.usage import cycles, interfaces, live_file, plans, topups
 from datacap.usage import ledger as ledgermod
 from datacap.usage.sources.feed import RouterFeed
 
@@ -50,6 +50,8 @@ class Collector:
         self._link_bps, self.default_routes = link_bps, default_routes
         self.ledger = ledgermod.Ledger(ledgermod.load(self.usage_path, now()))
         self.adjustments = store.CachedReader(data_dir / "adjustments.json")
+        self.topups = store.CachedReader(data_dir / topups.NAME)
+        self._free_windows(cfg)
         self.last = {}  # name -> (rx, tx) at its last sighting
         self.seen = {}  # name -> clock() at its last sighting
         self.rates = {}  # name -> (rx_bps, tx_bps), bits per second
@@ -67,7 +69,14 @@ class Collector:
             self.routers = RouterFeed(cfg["sources"], self.clock)
             self.routers.start(self.routers_checkpoint())
         self.cfg = cfg
+        self._free_windows(cfg)
         self._routes_at = None  # look at the interfaces again with the new setting
+
+    def _free_windows(self, cfg):
+        windows, tz = plans.plan_of(cfg).get("free_windows"), self.now().tzinfo
+        self.ledger.free_share = lambda a, b: plans.free_share(windows, a, b, tz)
+        for warning in plans.warnings(cfg, self.now().date()):
+            log.warning(warning)
 
     def routers_checkpoint(self):
         return (self.ledger.data.get("checkpoint") or {}).get("counters", {})
@@ -141,7 +150,7 @@ class Collector:
         self.write_live(when, summary)
 
     def summary(self, when):
-        return cycles.cycle_summary(self.ledger.data, self.adjustments.read(), self.cfg, when)
+        return cycles.cycle_summary(self.ledger.data, self.adjustments.read(), self.cfg, when, self.topups.read())
 
     def flush(self, t, when):
         """Checkpoint and totals go to disk together, so a crash never loses or doubles bytes."""
@@ -175,7 +184,8 @@ class Collector:
                 "interfaces": ifaces, "cycle_used_bytes": summary["used_bytes"], "last_error": self.last_error,
                 "ledger_flushed_at": self.ledger.data.get("updated_at"),
                 # the cycle's days as counted this instant: every reader's source for "cycle used"
-                "days": cycles.days_of_cycle(self.ledger.data["days"], summary["start"]),
+                "days": cycles.days_of_cycle(self.ledger.data["days"], summary["previous_start"] or summary["start"]),
+                "free": cycles.days_of_cycle(self.ledger.data.get("free", {}), summary["start"]),
                 "monitoring_since": self.ledger.data.get("monitoring_since"), "totals": self.ledger.data["totals"]}
         try:
             try:

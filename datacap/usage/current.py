@@ -7,7 +7,7 @@ compute the summary with the one function in cycles.py, with their own config an
 from datetime import datetime
 
 from datacap import store
-from datacap.usage import adjustments, cycles, live_file
+from datacap.usage import adjustments, cycles, live_file, topups
 
 
 def _ts(iso):
@@ -22,6 +22,7 @@ class CycleReader:
         self.live = live_file.Reader(data_dir)
         self.ledger = store.CachedReader(data_dir / "usage.json")
         self.adjustments = store.CachedReader(data_dir / adjustments.NAME)
+        self.topups = store.CachedReader(data_dir / topups.NAME)
 
     def source(self, default_interval):
         """(document with days and monitoring_since, its time as epoch seconds or None, live?)."""
@@ -35,7 +36,7 @@ class CycleReader:
     def summary_at(self, cfg, now):
         """(summary, epoch seconds of the count it is based on, or None when there is no count yet)."""
         doc, at, live = self.source(cfg["update_interval_seconds"])
-        out = cycles.cycle_summary(doc, self.adjustments.read(), cfg, now)
+        out = cycles.cycle_summary(doc, self.adjustments.read(), cfg, now, self.topups.read())
         out["as_of"] = cycles.local_at(at, now.tzinfo).isoformat(timespec="seconds") if at is not None else None
         out["live"] = live
         return out, at

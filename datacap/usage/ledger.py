@@ -26,7 +26,7 @@ READ_ATTEMPTS = 5  # a transient read error (EIO, EACCES) is retried, never take
 
 def empty(when=None):
     return {"version": VERSION, "boot_id": None, "btime": None, "checkpoint": None, "days": {}, "hours": {},
-            "totals": {}, "counter_events": [], "alerts": [], "wide": [],
+            "totals": {}, "counter_events": [], "alerts": [], "wide": [], "free": {},
             "monitoring_since": when.isoformat(timespec="seconds") if when else None}
 
 
@@ -60,6 +60,8 @@ def upgrade(ledger):
     ledger.setdefault("btime", None)
     if not isinstance(ledger.get("wide"), list):
         ledger["wide"] = []
+    if not _table(ledger.get("free")):
+        ledger["free"] = {}
     if not isinstance(ledger.get("monitoring_since"), str):
         first = min(ledger["days"], default=None)
         ledger["monitoring_since"] = (datetime.fromisoformat(first).astimezone().isoformat(timespec="seconds")
@@ -117,6 +119,7 @@ class Ledger:
     def __init__(self, data):
         self.data = data
         self.urgent = False  # something a user reviews (a counter event) waits for the next flush
+        self.free_share = lambda a, b: 0.0  # the share of [a, b] (epoch s) inside the plan's free windows
 
     def event(self, when, interface, reason, nbytes, detail=""):
         self.data["counter_events"].append({"time": when.isoformat(timespec="seconds"), "interface": interface,
@@ -124,16 +127,25 @@ class Ledger:
         del self.data["counter_events"][:-EVENTS_KEPT]
         self.urgent = True
 
-    def add(self, name, rx, tx, when, counted=True):
-        """Credit bytes to a counter at local time `when`; only counted ones go into the days toward the cap."""
+    def add(self, name, rx, tx, when, counted=True, elapsed=None):
+        """Credit bytes to a counter for the `elapsed` seconds up to local time `when`.
+
+        Counted bytes go into the days toward the cap, except the share that fell inside a free window,
+        which goes into the free days; totals get everything."""
         if not rx and not tx:
             return
+        share = self.free_share(when.timestamp() - (elapsed or 1.0), when.timestamp()) if counted else 0.0
+        free_rx, free_tx = round(rx * share), round(tx * share)
+        if free_rx or free_tx:
+            entry = self.data.setdefault("free", {}).setdefault(when.date().isoformat(), {}).setdefault(name, [0, 0])
+            entry[0] += free_rx
+            entry[1] += free_tx
         for key, table in ((when.date().isoformat(), "days"), (when.strftime("%Y-%m-%dT%H"), "hours")):
-            if not counted:
+            if not counted or (rx == free_rx and tx == free_tx):
                 break
             entry = self.data[table].setdefault(key, {}).setdefault(name, [0, 0])
-            entry[0] += rx
-            entry[1] += tx
+            entry[0] += rx - free_rx
+            entry[1] += tx - free_tx
         total = self.data["totals"].setdefault(name, [0, 0])
         total[0] += rx
         total[1] += tx
@@ -187,7 +199,7 @@ class Ledger:
                     self.event(when, name, reason, d if reason != "implausible" else new - old,
                                f"{direction} {old} -> {new}")
                 deltas.append(d)
-            self.add(name, deltas[0], deltas[1], when, counted is None or name in counted)
+            self.add(name, deltas[0], deltas[1], when, counted is None or name in counted, elapsed)
             credited += deltas[0] + deltas[1]
         seen_wide = {n for n, pair in counters.items() if max(pair) >= countersmod.U32}
         if not seen_wide <= wide:
@@ -200,8 +212,9 @@ class Ledger:
 
     def prune(self, today):
         oldest_day = (today - timedelta(days=DAYS_KEPT)).isoformat()
-        for day in [d for d in self.data["days"] if d < oldest_day]:
-            del self.data["days"][day]
+        for table in (self.data["days"], self.data.get("free", {})):
+            for day in [d for d in table if d < oldest_day]:
+                del table[day]
         hours = sorted(self.data["hours"])
         for hour in hours[:-HOURS_KEPT]:
             del self.data["hours"][hour]

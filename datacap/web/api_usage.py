@@ -2,7 +2,9 @@
 from flask import Blueprint, jsonify
 
 from datacap import config as configmod
-from datacap.usage import adjustments
+from datetime import date
+
+from datacap.usage import adjustments, plans, topups
 from datacap.web.errors import BadRequest, json_body
 from datacap.web.views import views
 
@@ -34,6 +36,42 @@ def adjust():
     with v.state_lock:
         item = adjustments.add(v.data_dir, v.summary(), int(value), note)
     return jsonify(item), 201
+
+
+@bp.post("/api/usage/topup")
+def topup():
+    """Add data to the prepaid bucket: {"gb": 10, "expires": "2026-12-31" (optional, moves the expiry later)}."""
+    body = json_body()
+    v = views()
+    if plans.plan_of(v.cfg)["kind"] != "prepaid":
+        raise BadRequest('top-ups are for a prepaid plan: set "plan": {"kind": "prepaid", ...} first')
+    unknown = sorted(set(body) - {"gb", "expires"})
+    if unknown:
+        raise BadRequest(f"unknown field(s) in a top-up: {', '.join(unknown)}")
+    gb, expires = body.get("gb"), body.get("expires")
+    if not configmod.is_number(gb) or not 0.001 <= gb <= 1_000_000:
+        raise BadRequest("gb: send the top-up's size in decimal GB, from 0.001 to 1000000")
+    start = date.fromisoformat(v.summary()["start"])
+    if expires is not None:
+        try:
+            ok = isinstance(expires, str) and date.fromisoformat(expires) > start
+        except ValueError:
+            ok = False
+        if not ok:
+            raise BadRequest('expires: send a date after the bucket started, like "2026-12-31", or leave it out')
+    with v.state_lock:
+        item = topups.add(v.data_dir, start, gb, expires)
+    return jsonify(item), 201
+
+
+@bp.delete("/api/usage/topup/<item_id>")
+def undo_topup(item_id):
+    v = views()
+    with v.state_lock:
+        item = topups.undo(v.data_dir, item_id)
+    if item is None:
+        return jsonify(error=f"no top-up with id {item_id!r}"), 404
+    return jsonify(item)
 
 
 @bp.delete("/api/usage/adjust/<item_id>")

@@ -11,7 +11,7 @@ from flask import current_app
 
 from datacap import store
 from datacap.measure import session_file
-from datacap.usage import adjustments, cycles, ledger, live_file
+from datacap.usage import adjustments, cycles, ledger, live_file, plans, topups
 from datacap.usage.current import CycleReader
 
 
@@ -100,6 +100,8 @@ class Views:
             "hourly": ledger.hourly(data, count, cycles.used_bytes),
             "alerts": data.get("alerts", []), "counter_events": data.get("counter_events", []),
             "adjustments": adjustments.items(self.adjustments.read()),
+            "topups": topups.items(self.cycle.topups.read()),
+            "plan_warnings": plans.warnings(self.cfg, local_now().date()),
             "updated_at": data.get("updated_at"),
             "ledger_error": self.live.read(self.cfg["update_interval_seconds"])[0].get("last_error"),
             "sources": self.sources(),

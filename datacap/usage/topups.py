@@ -1,0 +1,51 @@
+"""topups.json: data added to a prepaid bucket (POST /api/usage/topup), undoable; the server writes it.
+
+{"items": [{id, at, bucket_start, gb, expires (ISO date or null), undone}]}
+"""
+import uuid
+from datetime import date, datetime, timezone
+
+from datacap import store
+
+NAME = "topups.json"
+KEPT = 200
+
+
+def items(doc):
+    found = (doc or {}).get("items")
+    return [t for t in found if isinstance(t, dict)] if isinstance(found, list) else []
+
+
+def active(doc, start):
+    """The not-undone top-ups of the bucket that started on `start` (a date)."""
+    return [t for t in items(doc) if t.get("bucket_start") == start.isoformat() and not t.get("undone")
+            and isinstance(t.get("gb"), (int, float))]
+
+
+def total_bytes(doc, start):
+    return int(sum(t["gb"] for t in active(doc, start)) * 1e9)
+
+
+def expiry(doc, start, expires):
+    """The bucket's end: its plan's expiry, or a later one a top-up brought."""
+    later = [date.fromisoformat(t["expires"]) for t in active(doc, start) if isinstance(t.get("expires"), str)]
+    return max([expires, *later])
+
+
+def add(data_dir, start, gb, expires):
+    path = data_dir / NAME
+    item = {"id": uuid.uuid4().hex[:8], "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "bucket_start": start.isoformat(), "gb": gb, "expires": expires, "undone": False}
+    store.write_json_atomic(path, {"items": (items(store.read_json(path)) + [item])[-KEPT:]})
+    return item
+
+
+def undo(data_dir, item_id):
+    path = data_dir / NAME
+    found = items(store.read_json(path))
+    match = [t for t in found if t.get("id") == item_id]
+    if not match:
+        return None
+    match[0]["undone"] = True
+    store.write_json_atomic(path, {"items": found})
+    return match[0]
