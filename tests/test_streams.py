@@ -171,6 +171,18 @@ def test_a_silent_stream_is_stalled_and_a_moving_one_is_not(fake_isp, pools):
     assert pool.any_failing() and pool.error_count == 0
 
 
+def test_bytes_count_as_they_arrive_on_a_slow_link_not_when_the_buffer_fills(fake_isp, pools):
+    isp = fake_isp(rate_mbps=2)  # 250 kB/s: one buffer's worth takes about a second
+    pool = pools([isp.url()], 1)
+    pool.start()
+    wait_for(lambda: pool.total_bytes() > 0, 5, "the first bytes")
+    seen = []
+    for _ in range(10):
+        time.sleep(0.1)
+        seen.append(pool.total_bytes())
+    assert len(set(seen)) >= 8, f"the count moved only {len(set(seen))} times in a second: {seen}"
+
+
 def test_reading_allocates_no_buffer_per_read(isp, pools):
     pool = pools([isp.url()], 1, limit_bytes=400_000_000)
     pool.start()

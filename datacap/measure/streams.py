@@ -1,11 +1,12 @@
 """N parallel HTTP streams that read, count and discard bytes as fast as the link allows.
 
-Each stream reads its response body with `http.client.HTTPResponse.readinto` into one buffer
-allocated when the stream starts: no bytes object per read, and no Python work per read beyond
-counting (the limit is looked at only when a stream has used up its share of what is left, and
-stalls are seen by whoever asks, from the counts). urllib3's `readinto` would allocate and copy
-(it is `read()` plus a slice assignment), so the streams use the standard library's client,
-through `urllib.request` for redirects, proxies from the environment and verified TLS.
+Each stream reads its response bodies into one buffer allocated when the stream starts, one
+recv per read (`readinto1` of the response's socket file): no bytes object per read, and no
+Python work per read beyond counting (the limit is looked at only when a stream has used up its
+share of what is left, and stalls are seen by whoever asks, from the counts). urllib3's
+`readinto` would allocate and copy (it is `read()` plus a slice assignment), so the streams use
+the standard library's client, through `urllib.request` for redirects, proxies from the
+environment and verified TLS.
 """
 import functools
 import http.client
@@ -84,13 +85,30 @@ def open_body(opener, url):
 
 
 def content_length(headers):
-    """The body's announced length, or None (chunked, absent or unreadable)."""
-    if "chunked" in headers.get("Transfer-Encoding", "").lower():
-        return None
+    """The body's announced length, or None (absent or unreadable)."""
     try:
         return int(headers.get("Content-Length"))
     except (TypeError, ValueError):
         return None
+
+
+def body_reader(resp):
+    """(read, length): read(b) puts what has arrived of the body into b and returns how much.
+
+    http.client's own readinto waits until b is full, which on a slow link keeps bytes out of
+    the count for seconds; its buffered socket file's readinto1 returns what one recv brought,
+    straight into b. Chunked bodies need http.client's unframing: read1, one bytes object per
+    read (speed-test servers send files with a length).
+    """
+    if "chunked" in resp.headers.get("Transfer-Encoding", "").lower():
+        read1 = resp.read1
+
+        def read_chunked(b):
+            data = read1(len(b))
+            b[:len(data)] = data
+            return len(data)
+        return read_chunked, None
+    return resp.fp.readinto1, content_length(resp.headers)
 
 
 class StreamPool:
@@ -215,24 +233,30 @@ class StreamPool:
     def _transfer(self, i, opener, url, buf):
         """Read one response body to the end (or until pause/stop/limit); return bytes read."""
         with open_body(opener, url) as resp:
-            expected = content_length(resp.headers)
-            got, ended = self._drain(i, resp.readinto, buf)
-        if ended and expected is not None and got < expected:  # http.client reports this as a plain end
-            raise StreamError(f"connection closed after {got} of {expected} bytes")
+            read, length = body_reader(resp)
+            got, ended = self._drain(i, read, buf, length)
+        if ended and length is not None and got < length:  # http.client reports this as a plain end
+            raise StreamError(f"connection closed after {got} of {length} bytes")
         return got
 
-    def _drain(self, i, readinto, buf):
+    def _drain(self, i, read, buf, length):
         """The hot loop: read into buf, count. Returns (bytes read, whether the body ended)."""
-        counts, check_at, size, got = self.counts, self._check_at, len(buf), 0
+        counts, check_at, size = self.counts, self._check_at, len(buf)
         go, stopped = self._go.is_set, self._stop.is_set
+        got, left = 0, UNLIMITED if length is None else length
         while go() and not stopped():
             room = check_at[i] - counts[i]
             if room <= 0:
                 self._share_out_limit()
                 continue
-            n = readinto(buf if room >= size else buf[:room])
+            if left < room:
+                room = left
+                if not room:
+                    return got, True
+            n = read(buf if room >= size else buf[:room])
             if not n:
                 return got, True
             counts[i] += n
             got += n
+            left -= n
         return got, False
