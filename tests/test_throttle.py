@@ -279,3 +279,8 @@ def test_a_fast_first_few_seconds_do_not_set_the_baseline():
     meter, det = run(lambda t: (200 if t < 3 else 60) * MBIT, 60)
     assert det.baseline_bps == pytest.approx(60 * MBIT, rel=0.03)
     assert det.events == []
+
+
+def test_a_shallow_drop_soon_after_the_baseline_is_judged_against_the_speed_before_it():
+    meter, det = run(lambda t: (20 if t < 22 else 10) * MBIT, 80, baseline_seconds=5)
+    assert len(det.events) == 1 and det.events[0]["baseline_mbps"] == pytest.approx(20, rel=0.02)

@@ -2,9 +2,9 @@
 
 - warm-up (after the start, a resume or an outage) lasts while the rate keeps rising: it ends at
   the first second that is not more than RISE above every earlier one, or after WARMUP_MAX_S;
-- a second becomes *ordinary* LAG_S seconds after it was measured, if no event claimed it by
-  then, so the seconds that are forming a throttle never pull the baseline down before the
-  detector has seen them;
+- a second becomes *ordinary* LAG_S seconds after it was measured, and no sooner than the
+  speed is back above the open level if it is below it (`hold`), so the seconds that are
+  forming a throttle never pull the baseline down before the detector has decided;
 - the baseline is the median of the last WINDOW_S ordinary seconds (revisited every second while
   no event is open); until there are `baseline_seconds` of them it is the median of the first
   `baseline_seconds` measured seconds.
@@ -45,12 +45,12 @@ class Baseline:
         self.warming = False
         return False
 
-    def add(self, b):
-        """A measured second with no event open."""
+    def add(self, b, hold=False):
+        """A measured second with no event open; `hold` while a drop is being judged."""
         if len(self._first) < self.n:
             self._first.append(b.bytes)
         self._pending.append(b)
-        while self._pending and self._pending[-1].index - self._pending[0].index >= LAG_S:
+        while not hold and self._pending and self._pending[-1].index - self._pending[0].index >= LAG_S:
             self._ordinary.append(self._pending.popleft().bytes)
         self._update()
 

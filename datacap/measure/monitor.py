@@ -106,7 +106,7 @@ class LinkMonitor:
             self.throttle.restart_from(cand.plateau)
             self.congestion.restart_after(cand.onset)
         elif cand is None or not cand.ripe:
-            self.baseline.add(b)
+            self.baseline.add(b, hold=self.throttle.dropping)
             self._add(self.congestion.feed(b, self.baseline.value))
         else:
             self.baseline.claim(cand.index)

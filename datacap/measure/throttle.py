@@ -25,7 +25,7 @@ SHALLOW_PLATEAU_S = 25  # a drop that only just crosses the open level: longer t
 LONG_PLATEAU_S = 30  # any drop, when the link was swinging before it
 DEEP = 0.7  # a plateau below this share of the open level is a deep drop
 BEFORE_S = 20  # seconds before the change point that must have sat near the baseline
-NEAR, NEAR_SHARE = 0.80, 0.80  # this share of them at this share of the baseline or above
+NEAR, NEAR_SHARE = 0.75, 0.80  # this share of them at this share of the baseline or above
 HISTORY = 60  # seconds kept for the change-point search
 EDGE = 0.05  # a drop to within 5 % of the open level counts: what the instrument can tell apart
 FLAT_SHARE = 0.25
@@ -87,6 +87,7 @@ class ThrottleDetector:
         self._history = deque(maxlen=HISTORY)
         self._sum = (0.0, 0)  # bytes and whole seconds since the open event's onset
         self._onset = self._baseline = None
+        self.dropping = False  # the recent median is below the open level: a drop is being judged
 
     def set_threshold(self, threshold_percent):
         """A drop of this many percent below the baseline is a throttle (applies from the next bin)."""
@@ -116,7 +117,8 @@ class ThrottleDetector:
         open_level, close_level = self.levels(baseline)
         bins = list(self._history)
         recent = bins[-WINDOW:]
-        if len(recent) < WINDOW or statistics.median(x.bytes for x in recent) >= open_level:
+        self.dropping = len(recent) >= WINDOW and statistics.median(x.bytes for x in recent) < open_level
+        if not self.dropping:
             return None
         low = statistics.median(x.bytes for x in recent if x.bytes < open_level)
         k, onset, at_bytes = change_point(bins, baseline, low)
