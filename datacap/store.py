@@ -226,3 +226,32 @@ class InstanceLock:
         """'(pid N)' naming the holder when it is known, for messages."""
         pid = self.holder()
         return f"(pid {pid})" if pid and pid > 0 else "(pid unknown)"
+
+
+class ItemsFile:
+    """A bounded list of undoable records in one JSON file ({"items": [...]}), e.g. ISP readings, top-ups.
+
+    One writer (the server, under its state lock); readers use items() on what read_json returned.
+    """
+
+    def __init__(self, path, kept):
+        self.path, self.kept = Path(path), kept
+
+    @staticmethod
+    def items(doc):
+        found = (doc or {}).get("items")
+        return [x for x in found if isinstance(x, dict)] if isinstance(found, list) else []
+
+    def add(self, item):
+        write_json_atomic(self.path, {"items": (self.items(read_json(self.path)) + [item])[-self.kept:]})
+        return item
+
+    def undo(self, item_id):
+        """Mark one record undone; the record, or None when there is no such id."""
+        found = self.items(read_json(self.path))
+        match = [x for x in found if x.get("id") == item_id]
+        if not match:
+            return None
+        match[0]["undone"] = True
+        write_json_atomic(self.path, {"items": found})
+        return match[0]

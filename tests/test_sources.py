@@ -46,6 +46,11 @@ def within(s, name, kernel, tolerance):
         raise AssertionError(f"ledger {seen[-1]:,} B vs router WAN kernel {kernel:,} B") from None
 
 
+def answering(s, name):
+    wait_for(lambda: any(x["name"] == name and x["status"] == "ok" for x in s.get("/api/sources").json()["sources"]),
+             10, f"{name} answering")
+
+
 def download(s, limit_gb, streams=2):
     assert s.post("/api/start", json={"limit_gb": limit_gb, "streams": streams}).status_code == 200
 
@@ -58,8 +63,7 @@ def test_snmp_counts_the_routers_wan_within_0_1_percent_through_a_collector_kill
         before = h.wan_counters()
         s = server(interfaces=[h.host_if], test_urls=[base + "/stream"], sources=snmp_sources(h), probe_interval_minutes=None)
         name = f"snmp:{h.lan_ip}/wan"
-        wait_for(lambda: any(x["name"] == name and x["status"] == "ok" for x in s.get("/api/sources").json()["sources"]),
-                 10, "the SNMP source answering")
+        answering(s, name)
         download(s, 1.2)
         wait_for(lambda: s.stats()["total_bytes"] > 300_000_000, 30, "300 MB through the router")
         os.kill(s.children()["collector"].pid, signal.SIGKILL)
@@ -88,8 +92,7 @@ def test_lan_only_traffic_is_not_counted_at_the_router(house, server):
     try:
         s = server(interfaces=[h.host_if], test_urls=[base + "/stream"], sources=snmp_sources(h), probe_interval_minutes=None)
         name = f"snmp:{h.lan_ip}/wan"
-        wait_for(lambda: any(x["name"] == name and x["status"] == "ok" for x in s.get("/api/sources").json()["sources"]),
-                 10, "the SNMP source answering")
+        answering(s, name)
         download(s, 0.2)
         wait_for(lambda: s.stats()["status"] == "finished", 60, "200 MB from the LAN neighbour")
         time.sleep(3)
@@ -109,8 +112,7 @@ def test_32_bit_router_counters_wrapping_at_4_gib_are_counted_right(house, serve
         before = h.wan_counters()
         s = server(interfaces=[h.host_if], test_urls=[base + "/stream"], sources=snmp_sources(h), probe_interval_minutes=None)
         name = f"snmp:{h.lan_ip}/wan"
-        wait_for(lambda: any(x["name"] == name and x["status"] == "ok" for x in s.get("/api/sources").json()["sources"]),
-                 10, "the SNMP source answering")
+        answering(s, name)
         download(s, 4.5, streams=4)
         wait_for(lambda: s.stats()["status"] == "finished", 120, "4.5 GB through the router")
         after = h.wan_counters()
@@ -145,8 +147,7 @@ def test_a_router_that_stops_answering_is_shown_and_its_gap_filled_when_it_retur
     try:
         s = server(interfaces=[h.host_if], test_urls=[base + "/stream"], sources=snmp_sources(h), probe_interval_minutes=None)
         name = f"snmp:{h.lan_ip}/wan"
-        wait_for(lambda: any(x["name"] == name and x["status"] == "ok" for x in s.get("/api/sources").json()["sources"]),
-                 10, "the SNMP source answering")
+        answering(s, name)
         before = h.wan_counters()
         time.sleep(1.5)
         household.stop(snmpd)
@@ -175,8 +176,7 @@ def test_upnp_counts_the_gateway_that_miniupnpd_serves(house, server):
                    sources=[{"type": "upnp", "url": url, "interval_seconds": 1}, {"type": "local", "counts": False}],
                    probe_interval_minutes=None)
         name = f"upnp:{h.lan_ip}"
-        wait_for(lambda: any(x["name"] == name and x["status"] == "ok" for x in s.get("/api/sources").json()["sources"]),
-                 10, "the UPnP gateway answering")
+        answering(s, name)
         download(s, 0.3)
         wait_for(lambda: s.stats()["status"] == "finished", 60, "300 MB through the router")
         after = h.wan_counters()

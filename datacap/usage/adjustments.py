@@ -12,9 +12,7 @@ NAME = "adjustments.json"
 KEPT = 100
 
 
-def items(doc):
-    found = (doc or {}).get("items")
-    return [a for a in found if isinstance(a, dict)] if isinstance(found, list) else []
+items = store.ItemsFile.items
 
 
 def active(doc, start):
@@ -24,23 +22,13 @@ def active(doc, start):
     return live[-1] if live else None
 
 
+def file(data_dir):
+    return store.ItemsFile(data_dir / NAME, KEPT)
+
+
 def add(data_dir, summary, isp_bytes, note):
     """Record a reading against the cycle `summary` describes; return the new item."""
-    item = {"id": uuid.uuid4().hex[:8], "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "cycle_start": summary["start"], "isp_bytes": isp_bytes, "counted_bytes": summary["counted_bytes"],
-            "offset_bytes": isp_bytes - summary["counted_bytes"], "note": note, "undone": False}
-    path = data_dir / NAME
-    store.write_json_atomic(path, {"items": (items(store.read_json(path)) + [item])[-KEPT:]})
-    return item
-
-
-def undo(data_dir, item_id):
-    """Mark one reading undone; the item, or None when there is no such id."""
-    path = data_dir / NAME
-    found = items(store.read_json(path))
-    match = [a for a in found if a.get("id") == item_id]
-    if not match:
-        return None
-    match[0]["undone"] = True
-    store.write_json_atomic(path, {"items": found})
-    return match[0]
+    return file(data_dir).add({
+        "id": uuid.uuid4().hex[:8], "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cycle_start": summary["start"], "isp_bytes": isp_bytes, "counted_bytes": summary["counted_bytes"],
+        "offset_bytes": isp_bytes - summary["counted_bytes"], "note": note, "undone": False})

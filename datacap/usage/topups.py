@@ -10,10 +10,7 @@ from datacap import store
 NAME = "topups.json"
 KEPT = 200
 
-
-def items(doc):
-    found = (doc or {}).get("items")
-    return [t for t in found if isinstance(t, dict)] if isinstance(found, list) else []
+items = store.ItemsFile.items
 
 
 def active(doc, start):
@@ -32,20 +29,10 @@ def expiry(doc, start, expires):
     return max([expires, *later])
 
 
+def file(data_dir):
+    return store.ItemsFile(data_dir / NAME, KEPT)
+
+
 def add(data_dir, start, gb, expires):
-    path = data_dir / NAME
-    item = {"id": uuid.uuid4().hex[:8], "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "bucket_start": start.isoformat(), "gb": gb, "expires": expires, "undone": False}
-    store.write_json_atomic(path, {"items": (items(store.read_json(path)) + [item])[-KEPT:]})
-    return item
-
-
-def undo(data_dir, item_id):
-    path = data_dir / NAME
-    found = items(store.read_json(path))
-    match = [t for t in found if t.get("id") == item_id]
-    if not match:
-        return None
-    match[0]["undone"] = True
-    store.write_json_atomic(path, {"items": found})
-    return match[0]
+    return file(data_dir).add({"id": uuid.uuid4().hex[:8], "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                               "bucket_start": start.isoformat(), "gb": gb, "expires": expires, "undone": False})

@@ -66,19 +66,18 @@ def topup():
 
 @bp.delete("/api/usage/topup/<item_id>")
 def undo_topup(item_id):
-    v = views()
-    with v.state_lock:
-        item = topups.undo(v.data_dir, item_id)
-    if item is None:
-        return jsonify(error=f"no top-up with id {item_id!r}"), 404
-    return jsonify(item)
+    return _undo(topups.file, item_id, "top-up")
 
 
 @bp.delete("/api/usage/adjust/<item_id>")
 def undo_adjust(item_id):
+    return _undo(adjustments.file, item_id, "adjustment")
+
+
+def _undo(file_of, item_id, what):
     v = views()
     with v.state_lock:
-        item = adjustments.undo(v.data_dir, item_id)
+        item = file_of(v.data_dir).undo(item_id)
     if item is None:
-        return jsonify(error=f"no adjustment with id {item_id!r}"), 404
+        return jsonify(error=f"no {what} with id {item_id!r}"), 404
     return jsonify(item)
