@@ -12,7 +12,7 @@ from datacap.measure.cap_guard import CapGuard
 from datacap.usage import cycles, counters
 from datacap.usage import ledger as ledgermod
 from datacap.web import create_app
-from test_collector import TZ, Machine, reasons, used
+from test_collector import TZ, Machine, flushed, reasons, used
 
 
 # -- counter width ---------------------------------------------------------------------------------
@@ -223,12 +223,7 @@ def test_every_usage_view_works_at_the_edges_of_the_cap_range(tmp_path, cap):
 
 def test_a_ledger_that_parses_but_lacks_its_counters_is_set_aside_and_the_backup_restored(tmp_path):
     m = Machine()
-    a = m.collector(tmp_path)
-    a.start()
-    m.advance(1, rx=1234)
-    a.tick()
-    a._backup_at = None
-    a.flush(m.t, m.wall)
+    flushed(m, tmp_path, 1234)
     assert json.loads((tmp_path / "usage.json.bak").read_text())["totals"]["eth0"] == [1234, 0]
     damaged = json.loads((tmp_path / "usage.json").read_text())
     del damaged["checkpoint"]["counters"]
@@ -239,11 +234,7 @@ def test_a_ledger_that_parses_but_lacks_its_counters_is_set_aside_and_the_backup
 
 def test_a_transient_read_error_is_retried_not_taken_for_damage(tmp_path, monkeypatch):
     m = Machine()
-    a = m.collector(tmp_path)
-    a.start()
-    m.advance(1, rx=777)
-    a.tick()
-    a.flush(m.t, m.wall)
+    flushed(m, tmp_path, 777)
     real_open, fails = open, [2]
 
     def flaky(path, *args, **kw):

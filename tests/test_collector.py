@@ -40,6 +40,17 @@ class Machine:
                          now=lambda: self.wall, link_bps=lambda name: self.speed, default_routes=lambda: {"eth0"})
 
 
+def flushed(m, data_dir, rx):
+    """A collector that counted rx bytes and wrote usage.json and usage.json.bak."""
+    c = m.collector(data_dir)
+    c.start()
+    m.advance(1, rx=rx)
+    c.tick()
+    c._backup_at = None
+    c.flush(m.t, m.wall)
+    return c
+
+
 def used(c):
     return sum(c.ledger.data["totals"].get("eth0", [0, 0]))
 
@@ -265,12 +276,7 @@ def test_each_alert_fires_once_per_cycle(tmp_path):
 
 def test_corrupt_ledger_is_moved_aside_and_backup_restored(tmp_path):
     m = Machine()
-    a = m.collector(tmp_path)
-    a.start()
-    m.advance(1, rx=1234)
-    a.tick()
-    a._backup_at = None
-    a.flush(m.t, m.wall)  # writes usage.json and usage.json.bak
+    flushed(m, tmp_path, 1234)
     (tmp_path / "usage.json").write_text('{"version": 1, "days": {')  # torn
     b = m.collector(tmp_path)
     assert used(b) == 1234
