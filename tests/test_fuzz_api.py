@@ -12,13 +12,14 @@ from test_supervisor import World
 PATHS = ["/", "/api/stats", "/api/start", "/api/stop", "/api/pause", "/api/resume", "/api/reset", "/api/usage",
          "/api/usage/adjust", "/api/usage/adjust/abc", "/api/interfaces", "/api/system", "/api/config",
          "/api/export", "/metrics", "/healthz", "/login", "/static/dashboard.js", "/api/stats?since=5",
-         "/api/export?format=csv&what=daily", "/api/export?format=json&what=events", "/nope"]
+         "/api/export?format=csv&what=daily", "/api/export?format=json&what=events", "/nope", "/api/meta",
+         "/api/sources", "/api/usage/topup", "/api/usage/topup/abc", "/api/probes"]
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
                            max_leaves=12)
 config_keys = st.sampled_from(["data_cap_gb", "billing_day", "streams", "test_urls", "interfaces", "port",
                                "alert_thresholds_percent", "session_limit_gb", "auth_token", "used_gb", "limit_gb",
-                               "urls", "used_bytes", "note", "webhook_url"])
+                               "urls", "used_bytes", "note", "webhook_url", "sources", "plan", "gb", "expires"])
 bodies = st.one_of(
     st.binary(max_size=200),
     json_values.map(lambda v: json.dumps(v).encode()),
@@ -42,7 +43,8 @@ def make_client(tmp_path):
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
-       path=st.sampled_from(PATHS) | st.text(alphabet="/abcz%.?=&-_0123456789", max_size=30).map(lambda p: "/" + p),
+       # "//x" would be read by the test client as a host name, not sent as a path
+       path=st.sampled_from(PATHS) | st.text(alphabet="/abcz%.?=&-_0123456789", max_size=30).map(lambda p: "/" + p.lstrip("/")),
        query=queries, body=bodies,
        content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""]),
        origin=st.sampled_from([None, "null", "http://127.0.0.1:8000", "http://evil.example"]),
