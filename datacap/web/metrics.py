@@ -47,20 +47,7 @@ class DatacapCollector:
         yield _gauge("datacap_throttle_active", "1 while a throttle event is open", 1.0 if s["throttle_detected"] else 0.0)
         yield _gauge("datacap_throttle_events", "Throttle events in this session", len(s["throttle_events"]))
 
-        live = v.interfaces()
-        rows = live["interfaces"]
-        for direction, key in (("receive", "rx"), ("transmit", "tx")):
-            c = CounterMetricFamily(f"datacap_interface_{direction}_bytes", f"Kernel {direction} byte counter",
-                                    labels=["interface", "counted"])
-            g = GaugeMetricFamily(f"datacap_interface_{direction}_bytes_per_second", f"Live {direction} rate",
-                                  labels=["interface", "counted"])
-            for r in rows:
-                lab = [r["name"], "true" if r["counted"] else "false"]
-                c.add_metric(lab, r[f"{key}_bytes"])
-                if r[f"{key}_bps"] is not None:
-                    g.add_metric(lab, r[f"{key}_bps"] / 8)
-            yield c
-            yield g
+        yield from _interfaces(v.interfaces()["interfaces"])
 
         u = v.usage_view()
         counted = CounterMetricFamily("datacap_counted", "Bytes the ledger has counted, all time",
@@ -87,6 +74,22 @@ class DatacapCollector:
         yield up
         for name, doc, value in api_probes.gauges(v):
             yield _gauge(name, doc, value)
+
+
+def _interfaces(rows):
+    """Every interface's kernel counters and live rates."""
+    for direction, key in (("receive", "rx"), ("transmit", "tx")):
+        c = CounterMetricFamily(f"datacap_interface_{direction}_bytes", f"Kernel {direction} byte counter",
+                                labels=["interface", "counted"])
+        g = GaugeMetricFamily(f"datacap_interface_{direction}_bytes_per_second", f"Live {direction} rate",
+                              labels=["interface", "counted"])
+        for r in rows:
+            lab = [r["name"], "true" if r["counted"] else "false"]
+            c.add_metric(lab, r[f"{key}_bytes"])
+            if r[f"{key}_bps"] is not None:
+                g.add_metric(lab, r[f"{key}_bps"] / 8)
+        yield c
+        yield g
 
 
 def _sources(sources):
