@@ -12,6 +12,8 @@ import pytest
 import requests
 
 from conftest import need
+from datacap import store
+from datacap.measure import probe_file
 from datacap.notify import discovery, mqtt
 from harness import free_port, wait_for
 
@@ -152,6 +154,11 @@ def test_home_assistant_receives_every_discovery_config_and_state(broker, sub, s
     state = wait_for(lambda: (watch.state() or {}).get("cycle_used") == 0.6 and watch.state(), 10,
                      "the new cycle figure on the state topic")
     assert state["cycle_percent"] == 60.0 and state["cycle_remaining"] == 0.4 and state["test_status"] == "idle"
+    assert state["last_probe_speed"] is None  # no probe yet: Home Assistant shows "unknown"
+    probe = {"id": "p1", "time": "2026-11-24T10:00:00+00:00", "cycle_start": "2026-11-01", "cycle_used_bytes": 0,
+             "mbps": 87.44, "bytes": 5_000_000, "quiet": True}
+    store.write_json_atomic(s.data_dir / probe_file.NAME, {"probes": [probe], "findings": []})  # as the probe child
+    wait_for(lambda: (watch.state() or {}).get("last_probe_speed") == 87.4, 10, "the last probe's speed")
     assert s.get("/api/system").json()["mqtt"]["connected"] is True
     s.stop()  # a clean stop sends no last will: datacap says offline itself
     wait_for(lambda: watch.last(f"{BASE}/availability") == "offline", 5, "offline after SIGTERM")

@@ -94,8 +94,9 @@ def test_apprise_json_gets_one_message_per_threshold_per_cycle_across_a_failure_
 class StubViews:
     """The parts of Views the notifier reads, set by hand."""
 
-    def __init__(self, cfg, stats=None, processes=None, usage=None):
+    def __init__(self, cfg, stats=None, processes=None, usage=None, data_dir=None):
         self.cfg = {"notify_outage_minutes": 10, **cfg}
+        self.data_dir = data_dir  # where files no stub stands in for (probes.json) are read
         self.stats_doc, self.processes, self.usage_doc = stats or {}, processes or {}, usage
         self.started = 1700000000.0
         self.usage = type("R", (), {"read": lambda _self: self.usage_doc})()
@@ -133,7 +134,8 @@ OLD = dict(EVENT, start="2026-11-23T09:00:00+00:00", end="2026-11-23T09:10:00+00
 
 def test_throttle_start_and_lift_are_each_sent_once_across_a_failure_and_a_restart(tmp_path, receiver):
     rx = receiver(fail_first=1)
-    views = StubViews({"notify_urls": [json_url(rx)]}, {"session_id": "s1", "throttle_events": [OLD]})
+    views = StubViews({"notify_urls": [json_url(rx)]}, {"session_id": "s1", "throttle_events": [OLD]},
+                      data_dir=tmp_path)
     clock = Clock()
     n = Notifier(views, tmp_path, clock=clock, host="pi")
     settle(n, clock)
@@ -158,7 +160,8 @@ def test_an_outage_is_news_only_once_it_is_longer_than_the_configured_minutes(tm
     rx = receiver()
     start = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
     outage = {"kind": "outage", "start": start.isoformat(), "end": None, "at_bytes": 5, "duration_s": None}
-    views = StubViews({"notify_urls": [json_url(rx)], "notify_outage_minutes": 5}, {"session_id": "s2"})
+    views = StubViews({"notify_urls": [json_url(rx)], "notify_outage_minutes": 5}, {"session_id": "s2"},
+                      data_dir=tmp_path)
     clock = Clock()
     n = Notifier(views, tmp_path, clock=clock)
     settle(n, clock, now=start)
@@ -180,7 +183,8 @@ def test_an_outage_is_news_only_once_it_is_longer_than_the_configured_minutes(tm
 def test_a_child_gone_fatal_is_sent_once_per_failure(tmp_path, receiver):
     rx = receiver()
     fatal = {"state": "fatal", "restarts": 5, "last_error": "collector: cannot read /proc/net/dev", "exit": "exit code 1"}
-    views = StubViews({"notify_urls": [json_url(rx)]}, processes={"collector": {"state": "running", "restarts": 0}})
+    views = StubViews({"notify_urls": [json_url(rx)]}, processes={"collector": {"state": "running", "restarts": 0}},
+                      data_dir=tmp_path)
     clock = Clock()
     n = Notifier(views, tmp_path, clock=clock)
     settle(n, clock)
@@ -193,7 +197,7 @@ def test_a_child_gone_fatal_is_sent_once_per_failure(tmp_path, receiver):
 
 def test_one_failing_destination_never_repeats_a_message_to_the_others(tmp_path, receiver):
     good, bad = receiver(), receiver(fail_first=1000)
-    views = StubViews({"notify_urls": [json_url(good), json_url(bad)]}, {"session_id": "s1"})
+    views = StubViews({"notify_urls": [json_url(good), json_url(bad)]}, {"session_id": "s1"}, data_dir=tmp_path)
     clock = Clock()
     n = Notifier(views, tmp_path, clock=clock)
     settle(n, clock)

@@ -36,7 +36,7 @@ def test_throttle_start_and_end_keep_the_webhook_payload_and_the_keys_of_webhook
     # an install from before Apprise: webhooks.json says the 50 % alert went out already
     jsonstore.write_json_atomic(tmp_path / "webhooks.json", {"sent": ["alert:2026-11-01:50"]})
     views = StubViews({"webhook_url": "http://hook.invalid/"}, {"session_id": "s1", "throttle_events": [old, event]},
-                      usage={"alerts": [alert]})
+                      usage={"alerts": [alert]}, data_dir=tmp_path)
     n = Notifier(views, tmp_path, make_destinations=lambda cfg: destinations.from_config(cfg, "pi", post))
     for _ in range(3):
         n.scan(); n.send_due()

@@ -7,6 +7,7 @@ import re
 import socket
 
 from datacap import VERSION
+from datacap.measure import probe_file
 from datacap.measure.session_file import Status
 
 # object id: (component, name, extra config). value_template reads the state JSON's key of the same name.
@@ -25,6 +26,7 @@ ENTITIES = {
                                               "icon": "mdi:download-network"}),
     "test_speed": ("sensor", "Test speed", MBPS),
     "baseline_speed": ("sensor", "Baseline speed", MBPS),
+    "last_probe_speed": ("sensor", "Last probe speed", MBPS),
     "throttled": ("binary_sensor", "Throttled", {"device_class": "problem", "payload_on": "ON",
                                                  "payload_off": "OFF"}),
 }
@@ -72,8 +74,8 @@ def _gb(n):
     return round(n / 1e9, 3)
 
 
-def state(views):
-    """The state JSON: every entity's value, from the same Views the API uses."""
+def state(views, probes):
+    """The state JSON: every entity's value, from the same Views the API uses (and probes.json's reader)."""
     cycle = views.summary()  # usage_view()'s "cycle", without the daily and hourly history
     stats = views.stats()
     return {
@@ -86,5 +88,6 @@ def state(views):
         "test_status": stats["status"],
         "test_speed": round(stats["speed_mbps"], 1),
         "baseline_speed": None if stats["baseline_speed"] is None else round(stats["baseline_speed"], 1),
+        "last_probe_speed": None if (bps := probe_file.last_speed_bps(probes)) is None else round(bps / 1e6, 1),
         "throttled": "ON" if stats["throttle_detected"] else "OFF",
     }

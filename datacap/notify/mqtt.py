@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 
+from datacap.measure import probe_file
 from datacap.notify import discovery
 from datacap.notify.settings import mqtt_settings
 
@@ -39,6 +40,7 @@ class MqttBridge:
 
     def __init__(self, views, clock=time.monotonic, host=None):
         self.views, self.clock = views, clock
+        self.probes = probe_file.Reader(views.data_dir)
         self.host = host or socket.gethostname()
         self.node = discovery.node_id(self.host)
         self.client = self.settings = self.topics = None
@@ -121,7 +123,7 @@ class MqttBridge:
         now = self.clock()
         if self._last_state is not None and now - self._last_state_at < STATE_MIN_INTERVAL_S:
             return
-        current = discovery.state(self.views)
+        current = discovery.state(self.views, self.probes.read())
         if current != self._last_state:
             self.client.publish(self.topics.state, json.dumps(current), qos=1, retain=True)
             self._last_state, self._last_state_at = current, now
