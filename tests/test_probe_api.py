@@ -47,3 +47,19 @@ def test_api_probes_with_no_file_yet_is_empty_not_an_error(tmp_path):
     body = create_app({}, data_dir=tmp_path).test_client().get("/api/probes").get_json()
     assert body["probes"] == [] and body["finding"] is None and not body["throttled"]
     assert body["budget"]["spent_bytes"] == 0 and body["interval_minutes"] == 60
+
+
+def test_the_finding_and_its_lift_are_news_once_each_by_stable_id(tmp_path):
+    from datacap.notify import events
+    app = create_app({"data_cap_gb": 10}, data_dir=tmp_path)
+    v = app.extensions["datacap"]
+    start = write_probes(tmp_path, v.cfg, [90, 91, 90, 3, 3])
+    found = [n for n in events.news(v, host="pi") if n.key.startswith("probe-")]
+    assert [(n.key, n.kind) for n in found] == [(f"probe-throttle:{start}:p3", "throttle_start")]
+    assert found[0].text.startswith("datacap on pi: Since ~2.50 GB into this cycle")
+    t = datetime.now(timezone.utc)
+    for i in (5, 6):
+        probe_file.add(tmp_path, {"id": f"p{i}", "time": t.isoformat(), "cycle_start": start, "mbps": 89,
+                                  "cycle_used_bytes": i * 10 ** 9, "bytes": 10 ** 6, "quiet": True}, 50)
+    keys = [n.key for n in events.news(v, host="pi") if n.key.startswith("probe-")]
+    assert keys == [f"probe-throttle:{start}:p3", f"probe-lift:{start}:p3:lift"]

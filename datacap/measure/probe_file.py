@@ -55,6 +55,16 @@ class Reader:
         return normalize(self._file.read())
 
 
+_readers = {}  # data folder -> Reader, shared by the API, /metrics and the notifier
+
+
+def reader(data_dir):
+    """The one cached Reader of a data folder's probes.json."""
+    if data_dir not in _readers:
+        _readers[data_dir] = Reader(data_dir)
+    return _readers[data_dir]
+
+
 def of_cycle(doc, cycle_start):
     return [p for p in doc["probes"] if p["cycle_start"] == cycle_start]
 

@@ -7,6 +7,8 @@ import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from datacap.measure import probe_file
+
 
 @dataclass(frozen=True)
 class News:
@@ -66,7 +68,7 @@ def _outage(sid, ev, host, now, min_minutes):
 
 
 def session_events(stats, now, outage_minutes, host):
-    """Throttle start/lift and outages longer than `outage_minutes` from the test session's events."""
+    """Throttle start/lift and outages longer than `outage_minutes` from downloader.json's events."""
     stats = stats or {}
     sid = stats.get("session_id")
     out, seen = [], set()
@@ -97,11 +99,29 @@ def fatal_children(processes, run_id, host):
     return out
 
 
+def probe_findings(doc, cycle_start, host):
+    """A lasting step down across this cycle's probes, and its lift; keyed by the finding's stable ids."""
+    out = []
+    for f in (doc or {}).get("findings") or []:
+        if f.get("cycle_start") != cycle_start:
+            continue
+        try:
+            out.append(News(f"probe-throttle:{f['id']}", "throttle_start", "Throttled (probes)",
+                            f"datacap on {host}: {f['text']}", f))
+            if f.get("lifted"):
+                out.append(News(f"probe-lift:{f['lifted']['id']}", "throttle_end", "Throttle lifted (probes)",
+                                f"datacap on {host}: {f['lifted']['text']}", f, warning=False))
+        except (KeyError, TypeError):
+            continue  # a finding from a newer or damaged file: not news we can word
+    return out
+
+
 def news(views, now=None, host=None):
     """Everything that is news now, read through the same Views the API uses."""
     host = host or socket.gethostname()
     now = now or datetime.now(timezone.utc)
     cfg = views.cfg
     return (cap_alerts(views.usage.read(), views.summary()["start"], host)
-            + session_events(views.stats(), now, cfg.get("notify_outage_minutes", 10), host)
-            + fatal_children(views.system()["processes"], views.started, host))
+            + session_events(views.downloader.read(), now, cfg.get("notify_outage_minutes", 10), host)
+            + fatal_children(views.system()["processes"], views.started, host)
+            + probe_findings(probe_file.reader(views.data_dir).read(), views.summary()["start"], host))

@@ -5,15 +5,6 @@ from datacap.measure import probe_file
 from datacap.web.views import views
 
 bp = Blueprint("probes", __name__)
-_readers = {}  # data folder -> probe_file.Reader (it caches the parsed file until it changes)
-
-
-def _reader(data_dir):
-    if data_dir not in _readers:
-        _readers[data_dir] = probe_file.Reader(data_dir)
-    return _readers[data_dir]
-
-
 def long_tests(v):
     """Throttle events of this and past tests that know where they were in the cycle."""
     d = v.downloader.read()  # normalized by its reader
@@ -30,7 +21,7 @@ def long_tests(v):
 
 
 def probes_view(v, cycle=None):
-    doc = _reader(v.data_dir).read()
+    doc = probe_file.reader(v.data_dir).read()
     summary = v.summary()
     this = summary["start"]
     shown = doc["probes"] if cycle == "all" else probe_file.of_cycle(doc, cycle or this)
