@@ -100,9 +100,7 @@ class StubViews:
         self.stats_doc, self.processes, self.usage_doc = stats or {}, processes or {}, usage
         self.started = 1700000000.0
         self.usage = type("R", (), {"read": lambda _self: self.usage_doc})()
-
-    def stats(self):
-        return self.stats_doc
+        self.downloader = type("R", (), {"read": lambda _self: self.stats_doc})()
 
     def system(self):
         return {"processes": self.processes}
