@@ -131,6 +131,7 @@ def dashboard(url, stop):
 
 def py_spy(procs, seconds, folder):
     """Start py-spy on each process; returns the recorders and their output files."""
+    os.makedirs(folder, exist_ok=True)
     out = []
     for name, p in procs.items():
         path = Path(folder) / f"{name}.txt"
@@ -143,15 +144,17 @@ def py_spy(procs, seconds, folder):
 def print_hot_frames(recorders, top=6):
     for name, rec, path in recorders:
         rec.wait()
-        leaves = Counter()
+        inclusive, total = Counter(), 0
         if path.exists():
             for line in path.read_text().splitlines():
                 stack, _, n = line.rpartition(" ")
-                frames = stack.split(";")
-                leaves[";".join(f.split(" (")[0] for f in frames[-3:])] += int(n)
-        total = sum(leaves.values()) or 1
-        print(f"    py-spy {name}: {total} samples; hottest: " +
-              "; ".join(f"{100 * n / total:.0f} % {k}" for k, n in leaves.most_common(top)))
+                total += int(n)
+                for frame in set(stack.split(";")):
+                    if "datacap/" in frame or "flask/" in frame or "waitress/" in frame or "json/" in frame:
+                        inclusive[frame] += int(n)
+        print(f"    py-spy {name}: {total} samples; the frames most often on the stack:")
+        for frame, n in inclusive.most_common(top):
+            print(f"      {100 * n / max(total, 1):5.1f} % {frame}")
 
 
 def measure_datacap(url, host_if, seconds, streams, spy_dir):
