@@ -1,0 +1,142 @@
+"""What a probe costs and how close it comes, per link class (root: real links in network namespaces).
+
+    python bench/probes.py [--runs 5] [--only 80mbit,1gbit,rtt600]
+
+Each class is a fake ISP in a namespace behind a `tbf`-shaped veth (10.236.0.0/16); the 600 ms-RTT
+class sits behind tests/delayline.py's userspace delay line (skipped, and said so, if that file is
+not there). The reference is the link's goodput: payload read by a long test's own streams
+(datacap's StreamPool, as fast as curl per bench/throughput.py), 4 streams, after slow start.
+Each probe is the real `downloader.py --probe`; its cost is what crossed the link (kernel
+counters: headers and bytes in flight after it stopped included) while the probe process lived
+and 1 s after, in seconds of that goodput. Prints `uptime` too: other benches share the cores.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from netns import kernel_counters, start_fake_isp  # noqa: E402
+from probe_isp import veth  # noqa: E402
+
+from datacap.measure.streams import StreamPool  # noqa: E402
+
+REFERENCE_STREAMS = 4  # as a long test reads
+CLASSES = {  # name: (rate, burst, one-way delay ms, reference seconds, accuracy target, cost target s)
+    "80mbit": ("80mbit", "64kb", 0, 15, 0.05, 4.0),
+    "1gbit": ("1gbit", "512kb", 0, 10, 0.05, 3.0),
+    "rtt600": ("10mbit", "64kb", 300, 40, 0.10, None),
+}
+
+
+def rx_bytes(link):
+    return kernel_counters(link.host_if)[0]
+
+
+def reference_mbps(url, seconds):
+    """The link's goodput after slow start: payload read by a long test's own streams (StreamPool, which
+    keeps up with curl), counted between the warm-up and the end, as a long test measures it."""
+    pool = StreamPool([f"{url}/stream"], REFERENCE_STREAMS)
+    pool.start()
+    try:
+        warm = min(8.0, seconds / 3)  # past slow start, even at 600 ms
+        time.sleep(warm)
+        b0, t0 = pool.total_bytes(), time.monotonic()
+        time.sleep(seconds - warm)
+        b1, t1 = pool.total_bytes(), time.monotonic()
+    finally:
+        pool.stop()
+    return (b1 - b0) * 8 / (t1 - t0) / 1e6
+
+
+def one_probe(link, url, folder):
+    cfg = folder / "config.json"
+    cfg.write_text(json.dumps({"test_urls": [f"{url}/stream"], "data_cap_gb": 100000, "probe_budget_percent": 100,
+                               "interfaces": [link.host_if]}))
+    b0 = rx_bytes(link)
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, str(ROOT / "downloader.py"), "--probe", "--config", str(cfg),
+                        "--data-dir", str(folder / "data")], capture_output=True, text=True, timeout=120)
+    wall = time.monotonic() - t0
+    time.sleep(1.0)  # bytes still in flight when it stopped cross the link too
+    wire = rx_bytes(link) - b0
+    assert r.returncode == 0, r.stderr
+    rec = json.loads((folder / "data" / "probes.json").read_text())["probes"][-1]
+    return rec, wire, wall
+
+
+def link_for(name):
+    rate, burst, delay_ms, *_ = CLASSES[name]
+    if not delay_ms:
+        return veth(rate, burst)
+    try:
+        import delayline
+    except ImportError:
+        return None
+    return _tun(delayline, rate, burst, delay_ms)
+
+
+def _tun(delayline, rate, burst, delay_ms):
+    import contextlib
+
+    @contextlib.contextmanager
+    def cm():
+        with delayline.tun_link(delay_ms=delay_ms) as (link, _line):
+            delayline.shape(link, rate, burst=burst, latency="2000ms")
+            yield link, delayline.isp_if(link)
+    return cm()
+
+
+def bench_class(name, runs):
+    rate, burst, delay_ms, ref_s, target, cost_target = CLASSES[name]
+    cm = link_for(name)
+    if cm is None:
+        print(f"{name}: skipped: tests/delayline.py (the userspace delay line) is not there")
+        return
+    with cm as (link, _ns_if), tempfile.TemporaryDirectory(prefix="probes-bench-") as tmp:
+        proc, url = start_fake_isp(link)
+        try:
+            ref = reference_mbps(url, ref_s)
+            rows = []
+            for i in range(runs):
+                rec, wire, wall = one_probe(link, url, Path(tmp))
+                rows.append((rec, wire, wall))
+                time.sleep(0.5)
+        finally:
+            proc.kill()
+            proc.wait()
+    errs = [rec["mbps"] / ref - 1 for rec, _, _ in rows if rec["mbps"]]
+    costs = [wire / (ref * 1e6 / 8) for _, wire, _ in rows]
+    print(f"\n{name}: tbf {rate}, RTT ~{2 * delay_ms} ms, reference goodput {ref:.2f} Mbit/s ({ref_s} s, {REFERENCE_STREAMS} streams)")
+    for rec, wire, wall in rows:
+        print(f"  probe {rec['mbps']} Mbit/s ({rec['mbps'] / ref - 1:+.2%}), {rec['stopped_by']}, ttfb {rec['ttfb_ms']} ms,"
+              f" read {rec['bytes'] / 1e6:.2f} MB in {rec['seconds']:.2f} s, wire {wire / 1e6:.2f} MB"
+              f" = {wire / (ref * 1e6 / 8):.2f} s of line rate, process {wall:.2f} s")
+    worst = max(errs, key=abs) if errs else None
+    line = (f"  {name}: accuracy mean {statistics.fmean(errs):+.2%}, worst {worst:+.2%} (target ±{target:.0%}); "
+            f"cost median {statistics.median(costs):.2f} s, worst {max(costs):.2f} s of line rate")
+    print(line + (f" (target ≤ {cost_target:g} s)" if cost_target else ""))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--only", default=",".join(CLASSES))
+    a = p.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("needs root (network namespaces)")
+    print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    for name in a.only.split(","):
+        bench_class(name, a.runs)
+    print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+
+
+if __name__ == "__main__":
+    main()
