@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from datacap import process  # noqa: E402
 
 
 class Session:
@@ -23,7 +25,8 @@ class Session:
                 "--data-dir", str(self.dir / "data"), "--streams", str(streams)]
         for url in urls:
             argv += ["--url", url]
-        env = {**os.environ, "RUNTIME_DIRECTORY": str(self.live.parent)}
+        env = {**os.environ, "RUNTIME_DIRECTORY": str(self.live.parent),
+               process.PARENT_ENV: str(os.getpid())}  # it exits by itself if we die
         self.log = open(self.dir / "downloader.log", "w")
         self.proc = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 

@@ -32,6 +32,10 @@ class FakePool:
     def in_backoff(self):
         return self.failing
 
+    @property
+    def counts(self):  # streams sharing one link evenly
+        return [self.bytes // self.n] * self.n
+
     def failing_since(self):
         return self.since
 

@@ -18,6 +18,7 @@ from datacap.measure.speed import SpeedMeter, mbps
 from datacap.measure.streams import StreamPool
 from datacap.measure.monitor import LinkMonitor
 
+from datacap.measure.per_stream import PerStreamMeter
 log = logging.getLogger("downloader")
 
 TICK_S = 0.1
@@ -51,6 +52,7 @@ class Downloader:
         self.reason = None
         self.meter = SpeedMeter()
         self.detector = LinkMonitor(cfg["throttle_threshold_percent"], cfg["baseline_seconds"], iso)
+        self.per_stream = PerStreamMeter(self.pool.n)
         self.samples = deque(maxlen=SAMPLES_KEPT)
         self.history = []
         self.history_step = 10
@@ -79,6 +81,7 @@ class Downloader:
         elif signum == signal.SIGUSR2 and self.state is State.PAUSED:
             self.meter.restart_warmup(self.active_s)
             self._last_clock = self.clock()
+            self.per_stream.restart()
             self.pool.resume()
             self._set_state(State.RUNNING)  # PAUSED -> RUNNING
         elif signum == signal.SIGHUP:
@@ -100,9 +103,11 @@ class Downloader:
         now = self.clock()
         if self.state is State.RUNNING:
             self.active_s += now - self._last_clock
-            if self.pool.in_backoff():  # a silent stream is not a failure: slow links have them
+            backoff = self.pool.in_backoff()
+            if backoff:  # a silent stream is not a failure: slow links have them
                 self.meter.mark_unhealthy()
             total = self.pool.total_bytes()
+            self.per_stream.sample(self.active_s, self.pool.counts, usable=not backoff)
             for b in self.meter.add(self.active_s, total, self.wall()):
                 self.detector.feed(b, iso)
                 self._record_point(b)
@@ -192,6 +197,8 @@ class Downloader:
             try:
                 store.write_json_atomic(self.path, snap)
                 self._synced_events, self._last_sync, self.save_error = self._durable_mark(), now, None
+            "stream_speeds_mbps": self.per_stream.speeds_mbps(),
+            "per_connection_mbps": self.per_stream.per_connection_mbps(),
             except OSError as exc:  # disk full or read-only: keep measuring, retry next tick
                 self.save_error = f"cannot save {self.path.name}: {exc.strerror or exc}"
                 log.error(self.save_error)

@@ -49,6 +49,7 @@ FIELDS = {
     "session_duration": (0.0, _num), "throttle_detected": (False, lambda v: isinstance(v, bool)),
     "throttle_events": ([], _list), "events": ([], _list), "outage": (False, lambda v: isinstance(v, bool)),
     "streams": (None, _opt(_int)), "urls": (None, _opt(_list)),
+    "stream_speeds_mbps": ([], _list), "per_connection_mbps": (None, _opt(_num)),
     "limit_bytes": (None, _opt(_int)), "stop_at_cap": (None, _opt(lambda v: isinstance(v, bool))),
     "threshold_percent": (None, _opt(_num)), "last_error": (None, _opt(_dict)), "error_count": (0, _int),
     "data_points": ([], _list), "history": ([], _list), "past_sessions": ([], _list),

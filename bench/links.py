@@ -1,0 +1,265 @@
+"""The instrument on the links users have: each class built for real in a network namespace (root).
+
+    python bench/links.py [--only NAME ...] [--list]
+
+Per class it prints: baseline error (against the goodput the downloader sustained on the steady
+link), detection delay (the change on the wire to the event in the live file), onset error
+(`at_bytes` against the byte count at the change), throttled-speed error, the number of events,
+false events (throttles where there is none) and recovery time (the link restored to the event
+closing, or for an outage: the link back to bytes counted again). Delay, loss and outages come
+from a userspace delay line between two TUN devices (tests/delayline.py), rates from tbf, the
+policer from a queue-less tbf on an ifb fed by an ingress redirect.
+"""
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+import delayline  # noqa: E402
+import netns  # noqa: E402
+from linkcheck import Session, epoch, goodput_mbps, kinds, overlapping  # noqa: E402
+
+CLASSES = {}
+SESSIONS = []  # stopped after each class
+
+
+def link_class(fn):
+    CLASSES[fn.__name__.replace("_", "-")] = fn
+    return fn
+
+
+def pct(a, b):
+    return f"{100 * (a - b) / b:+.1f} %" if a is not None and b else "n/a"
+
+
+def report(name, **figures):
+    print(f"{name:16s} " + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures.items()), flush=True)
+
+
+def mark_now(s):
+    """(epoch, session bytes) at this moment, from a just-written snapshot and its speed."""
+    d = s.fresh()
+    now = time.time()
+    return now, d["total_bytes"] + d["speed_mbps"] * 1e6 / 8 * (now - epoch(d["updated_at"]))
+
+
+def throttle_run(name, s, switch, restore, true_low_mbps, settle_s=30, after_s=20):
+    """Steady until settle_s, then switch(); time the event; restore() and time its end."""
+    s.wait_for(lambda d: d["session_duration"] >= settle_s, settle_s + 30, "settled")
+    d = s.read()
+    t_switch, mark = mark_now(s)
+    steady = goodput_mbps(d, t_switch - 20, t_switch)
+    switch()
+    d = s.wait_for(lambda d: d["throttle_events"], 90, "a throttle event")
+    delay = time.time() - t_switch
+    time.sleep(after_s)
+    d = s.read()
+    ev = d["throttle_events"][0]
+    restore()
+    t_up = time.time()
+    try:
+        d = s.wait_for(lambda d: d["throttle_events"][0]["end"], 60, "the event closing")
+        recovery = f"{time.time() - t_up:.1f} s"
+    except AssertionError:
+        recovery = "not within 60 s"
+    report(name, baseline=f"{ev['baseline_mbps']:.2f} vs {steady:.2f} Mbit/s ({pct(ev['baseline_mbps'], steady)})",
+           detection=f"{delay:.1f} s", onset=pct(ev["at_bytes"], mark),
+           throttled=f"{ev['throttled_mbps']:.3f} vs {true_low_mbps:.3f} ({pct(ev['throttled_mbps'], true_low_mbps)})",
+           events=len(d["throttle_events"]), overlaps=len(overlapping(d["events"])), recovery=recovery)
+
+
+def steady_run(name, s, seconds, settle_s=30):
+    """A link with no throttle: baseline against the sustained goodput, and false events."""
+    s.wait_for(lambda d: d["session_duration"] >= seconds, seconds + 60, "the run")
+    d = s.read()
+    now = epoch(d["updated_at"])
+    steady = goodput_mbps(d, now - (seconds - settle_s), now)
+    report(name, baseline=f"{d['baseline_speed']:.3f} vs {steady:.3f} Mbit/s ({pct(d['baseline_speed'], steady)})",
+           false_events=len(d["throttle_events"]),
+           other_events=[(e["kind"], e.get("text") or e.get("spread_percent")) for e in d["events"]])
+    return d
+
+
+def session(tmp, base, streams=4, **cfg):
+    SESSIONS.append(Session(tmp, [base + "/stream"], streams=streams, **cfg))
+    return SESSIONS[-1]
+
+
+@link_class
+def satellite_1(tmp):
+    satellite(tmp, 1, "satellite-1")
+
+
+@link_class
+def satellite_4(tmp):
+    satellite(tmp, 4, "satellite-4")
+
+
+def satellite(tmp, streams, name):
+    with delayline.tun_link(delay_ms=300, loss=0.01) as (link, line):
+        delayline.shape(link, "20mbit", latency="200ms")
+        isp, base = netns.start_fake_isp(link)
+        try:
+            steady_run(f"{name}", session(tmp, base, streams), 120, settle_s=40)
+        finally:
+            isp.terminate()
+
+
+@link_class
+def edge(tmp):
+    """80 -> 40 Mbit/s: exactly the default 50 % threshold."""
+    with netns.veth_link(rate="80mbit") as link:
+        isp, base = netns.start_fake_isp(link)
+        try:
+            s = session(tmp, base)
+            throttle_run("edge 80->40", s, lambda: delayline.shape(link, "40mbit"),
+                         lambda: delayline.shape(link, "80mbit"), 40 * 0.9556, settle_s=40)
+        finally:
+            isp.terminate()
+
+
+@link_class
+def deep(tmp):
+    with netns.veth_link(rate="80mbit") as link:
+        isp, base = netns.start_fake_isp(link)
+        try:
+            s = session(tmp, base)
+            throttle_run("deep 80->16", s, lambda: delayline.shape(link, "16mbit"),
+                         lambda: delayline.shape(link, "80mbit"), 16 * 0.9556, settle_s=40)
+        finally:
+            isp.terminate()
+
+
+@link_class
+def policed_128k(tmp):
+    with netns.veth_link() as link, delayline.policer_ready(link) as ifb:
+        delayline.shape(link, "4mbit")
+        isp, base = netns.start_fake_isp(link)
+        try:
+            s = session(tmp, base)
+            box = {}
+
+            def switch():
+                delayline.police(ifb, 128_000)
+                box["t"] = time.time()
+
+            def restore():
+                d = s.read()
+                box["low"] = goodput_mbps(d, box["t"] + 5, epoch(d["updated_at"]))
+                delayline.unpolice(ifb)
+            throttle_run("policed 4M->128k", s, switch, restore, 0.122, settle_s=30)
+            print(f"{'':16s} (the policed goodput the downloader counted: {box.get('low') or 0:.3f} Mbit/s)")
+        finally:
+            isp.terminate()
+
+
+@link_class
+def steady_policed(tmp):
+    with netns.veth_link() as link, delayline.policer_ready(link) as ifb:
+        delayline.police(ifb, 2_000_000)
+        isp, base = netns.start_fake_isp(link)
+        try:
+            steady_run("steady policed 2M", session(tmp, base), 120)
+        finally:
+            isp.terminate()
+
+
+@link_class
+def congestion(tmp, minutes=5, seed=1):
+    """80 Mbit/s for 12 s, then a random 30-80 Mbit/s every 5-10 s."""
+    rng = random.Random(seed)
+    with netns.veth_link(rate="80mbit") as link:
+        isp, base = netns.start_fake_isp(link)
+        try:
+            s = session(tmp, base)
+            s.wait_for(lambda d: d["session_duration"] >= 12, 30, "the fast start")
+            end = time.time() + minutes * 60
+            while time.time() < end:
+                delayline.shape(link, f"{rng.uniform(30, 80):.1f}mbit")
+                time.sleep(rng.uniform(5, 10))
+            d = s.read()
+            cong = kinds(d, "congestion")
+            report(f"congestion {minutes}min", false_events=len(d["throttle_events"]),
+                   congestion_events=len(cong), overlaps=len(overlapping(d["events"])),
+                   last=(cong[-1] if cong else None), baseline=f"{d['baseline_speed']} Mbit/s")
+        finally:
+            isp.terminate()
+
+
+@link_class
+def burst(tmp):
+    """A cable speed boost: the first ~100 MB at 90 Mbit/s, then a steady 38."""
+    with netns.veth_link(rate="90mbit") as link:
+        isp, base = netns.start_fake_isp(link)
+        try:
+            s = session(tmp, base)
+            s.wait_for(lambda d: d["total_bytes"] >= 95_000_000, 30, "the boost's bytes")
+            delayline.shape(link, "38mbit")
+            steady_run("burst 90->38", s, 90, settle_s=40)
+        finally:
+            isp.terminate()
+
+
+def outage(tmp, seconds, name):
+    with delayline.tun_link(delay_ms=10) as (link, line):
+        delayline.shape(link, "20mbit")
+        isp, base = netns.start_fake_isp(link)
+        try:
+            s = session(tmp, base)
+            s.wait_for(lambda d: d["session_duration"] >= 20, 40, "a baseline")
+            line.down = True
+            time.sleep(seconds)
+            line.down = False
+            up = time.time()
+            d = s.wait_for(lambda d: kinds(d, "outage") and kinds(d, "outage")[-1]["end"] and d["speed_mbps"] > 1,
+                           60, "measuring again")
+            back = time.time() - up
+            time.sleep(20)
+            d = s.read()
+            o = kinds(d, "outage")
+            report(name, running_again=f"{back:.1f} s after the link returned (target <= 10 s)", status=d["status"],
+                   false_events=len(d["throttle_events"]), outages=[(x["duration_s"]) for x in o],
+                   baseline=f"{d['baseline_speed']} Mbit/s")
+        finally:
+            isp.terminate()
+
+
+@link_class
+def outage_20s(tmp):
+    outage(tmp, 20, "outage 20 s")
+
+
+@link_class
+def outage_5min(tmp):
+    outage(tmp, 300, "outage 5 min")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="*", choices=sorted(CLASSES), help="run only these classes")
+    p.add_argument("--list", action="store_true")
+    a = p.parse_args()
+    if a.list:
+        print("\n".join(CLASSES))
+        return
+    if os.geteuid() != 0:
+        sys.exit("needs root: network namespaces, tc, TUN")
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}", flush=True)
+    for name in a.only or CLASSES:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                CLASSES[name](tmp)
+            except AssertionError as exc:
+                report(name, failed=str(exc)[:300])
+            finally:
+                while SESSIONS:
+                    SESSIONS.pop().stop()
+
+
+if __name__ == "__main__":
+    main()
