@@ -132,6 +132,13 @@ function afterDraw(u) {  // uPlot's public draw hook: shade the throttle events
     ctx.beginPath(); ctx.moveTo(p0, u.bbox.top); ctx.lineTo(p0, u.bbox.top + u.bbox.height); ctx.stroke();
     ctx.restore();
   }
+  for (const ev of ((stats && stats.events) || []).filter((e) => e.kind === "outage")) {  // no bytes: dashed
+    const [p0, p1] = eventSpan(u, { ...ev, end_at_bytes: ev.at_bytes });
+    ctx.save();
+    ctx.strokeStyle = colors.muted; ctx.lineWidth = devicePixelRatio; ctx.setLineDash([4 * devicePixelRatio, 4 * devicePixelRatio]);
+    ctx.strokeRect(p0, u.bbox.top, Math.max(p1 - p0, 0), u.bbox.height);
+    ctx.restore();
+  }
 }
 function makeChart() {
   if (chart) chart.destroy();
