@@ -1,7 +1,7 @@
 """The probe's stopping rule on simulated links: slow start, then a steady rate; ceilings; errors."""
 import pytest
 
-from datacap.measure import probe
+from datacap.measure import probe, probe_streams
 
 
 class Clock:
@@ -93,3 +93,11 @@ def test_probe_cancelled_by_a_signal_keeps_its_bytes():
     clock = Clock()
     r = run(SimulatedLink(clock, 10, 0.6), clock, cancelled=lambda: clock() > 3.0)
     assert r.stopped_by == "cancelled" and r.bytes > 0
+
+
+def test_real_probe_streams_stop_at_the_byte_ceiling(fake_isp):
+    isp = fake_isp(rate_mbps=400)
+    r = probe.measure([isp.url()], 3_000_000)
+    # each stream stops within its last read: at most one read of another stream past the ceiling
+    assert r.stopped_by == "bytes" and 3_000_000 <= r.bytes <= 3_000_000 + probe_streams.READ_BYTES
+    assert isp.link.sent >= r.bytes

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from datacap import config as configmod
 from datacap import process, store
-from datacap.measure import probe, probe_file
+from datacap.measure import probe, probe_file, probe_streams
 from datacap.usage import live_file
 from datacap.usage.current import CycleReader
 
@@ -49,6 +49,7 @@ def run(cfg, data_dir, urls=None, max_bytes=None, measure=probe.measure):
         started = datetime.now().astimezone()
         f = facts(cfg, data_dir, started)
         limit = min(f["allow"], max_bytes) if max_bytes else f["allow"]
+        limit -= probe_streams.READ_BYTES  # a read already under way may land past the limit: never the budget
         if limit <= 0:
             log.info("no probe: %s", f["why"])
             return 0

@@ -16,7 +16,11 @@ RETRY_S = 0.5
 
 
 class ProbeStreams:
-    """n streams from urls (rotating on errors), stopping at limit_bytes in total."""
+    """n streams from urls (rotating on errors), stopping at limit_bytes in total.
+
+    Each read asks for at most its share of what is left, so the total stops within one read of
+    another stream (READ_BYTES) past the limit.
+    """
 
     def __init__(self, urls, n, limit_bytes):
         self.urls, self.n, self.limit_bytes = list(urls), n, limit_bytes
@@ -52,11 +56,13 @@ class ProbeStreams:
                 self._stop.wait(RETRY_S)
 
     def _drain(self, i, resp):
-        counts = self.counts
+        counts, n = self.counts, self.n
         while not self._stop.is_set():
-            chunk = resp.read1(READ_BYTES)
+            left = self.limit_bytes - sum(counts)
+            if left <= 0:
+                self._stop.set()
+                return
+            chunk = resp.read1(min(READ_BYTES, max(1024, left // n)))  # never far past the budget
             if not chunk:
                 return
             counts[i] += len(chunk)
-            if sum(counts) >= self.limit_bytes:
-                self._stop.set()
