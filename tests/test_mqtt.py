@@ -249,7 +249,8 @@ def test_a_frozen_server_reads_offline_after_the_keep_alive_and_online_when_it_t
     try:
         wait_for(lambda: watch.last(f"{BASE}/availability") == "offline", mqtt.KEEPALIVE_S * 1.5 + 8,
                  "the broker to give up on the silent client and publish its last will")
-        print(f"availability offline {time.monotonic() - t0:.1f} s after the server froze (keep-alive {mqtt.KEEPALIVE_S} s)")
+        print(f"availability offline {time.monotonic() - t0:.1f} s after the server froze "
+              f"(keep-alive {mqtt.KEEPALIVE_S} s)")
     finally:
         s.proc.send_signal(signal.SIGCONT)
     wait_for(lambda: watch.last(f"{BASE}/availability") == "online", 15, "online again after it thaws")

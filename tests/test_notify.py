@@ -180,7 +180,8 @@ def test_an_outage_is_news_only_once_it_is_longer_than_the_configured_minutes(tm
 
 def test_a_child_gone_fatal_is_sent_once_per_failure(tmp_path, receiver):
     rx = receiver()
-    fatal = {"state": "fatal", "restarts": 5, "last_error": "collector: cannot read /proc/net/dev", "exit": "exit code 1"}
+    fatal = {"state": "fatal", "restarts": 5, "last_error": "collector: cannot read /proc/net/dev",
+             "exit": "exit code 1"}
     views = StubViews({"notify_urls": [json_url(rx)]}, processes={"collector": {"state": "running", "restarts": 0}},
                       data_dir=tmp_path)
     clock = Clock()

@@ -26,7 +26,8 @@ def test_a_bad_apprise_url_is_named_by_position_without_its_secret():
 
 
 def test_good_apprise_urls_and_mqtt_settings_pass_with_their_defaults():
-    cfg = config.validate({"notify_urls": ["json://127.0.0.1:9/hook", "ntfys://ntfy.sh/my-cap", "mailto://u:p@gmail.com"],
+    urls = ["json://127.0.0.1:9/hook", "ntfys://ntfy.sh/my-cap", "mailto://u:p@gmail.com"]
+    cfg = config.validate({"notify_urls": urls,
                            "mqtt": {"host": "192.168.1.10", "username": "ha", "password": "pw", "tls": True}})
     m = mqtt_settings(cfg)
     assert m["port"] == 8883 and m["topic_prefix"] == "datacap" and m["discovery_prefix"] == "homeassistant"

@@ -5,7 +5,7 @@ from datacap import store as jsonstore
 from harness import wait_for
 from datacap.notify import destinations
 from datacap.notify.notifier import Notifier
-from test_notify import Receiver, StubViews, receiver  # noqa: F401 (fixture)
+from test_notify import StubViews, receiver  # noqa: F401 (receiver: a fixture)
 
 
 def test_exactly_one_message_per_threshold_per_cycle_across_retries_and_restarts(server, receiver):

@@ -10,7 +10,8 @@ _TOPIC = re.compile(r"^[^#+\s/]+(/[^#+\s/]+)*$")  # levels without wildcards, no
 
 def _mqtt_field(key, v):
     if key == "host":
-        return None if isinstance(v, str) and v and " " not in v else f"must be a broker host name or address, got {v!r}"
+        ok = isinstance(v, str) and v and " " not in v
+        return None if ok else f"must be a broker host name or address, got {v!r}"
     if key == "port":
         ok = v is None or (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 65535)
         return None if ok else f"must be null (1883, or 8883 with tls) or a whole number from 1 to 65535, got {v!r}"
