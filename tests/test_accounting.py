@@ -260,14 +260,14 @@ def test_a_read_error_that_persists_stops_the_collector_and_damages_nothing(tmp_
 
 def test_a_downloader_file_with_wrong_types_never_500s_nor_poisons_the_next_session(tmp_path):
     store.write_json_atomic(tmp_path / session_file.NAME, {
-        "status": "finished", "past_sessions": "abc", "throttle_events": {"x": 1}, "data_points": [1, "a", None],
+        "status": "finished", "url_errors": "abc", "throttle_events": {"x": 1}, "data_points": [1, "a", None],
         "total_bytes": "lots", "speed_mbps": None, "history": 5})
     client = create_app({}, tmp_path, tmp_path / "c.json").test_client()
     for path in ("/api/stats", "/api/stats?since=3", "/metrics", "/api/export", "/api/export?what=events"):
         assert client.get(path).status_code == 200, path
     s = client.get("/api/stats").get_json()
-    assert s["past_sessions"] == [] and s["throttle_events"] == [] and s["total_bytes"] == 0
-    assert session_file.normalize(store.read_json(tmp_path / session_file.NAME))["past_sessions"] == []
+    assert s["url_errors"] == [] and s["throttle_events"] == [] and s["total_bytes"] == 0
+    assert session_file.normalize(store.read_json(tmp_path / session_file.NAME))["url_errors"] == []
 
 
 # -- DST -------------------------------------------------------------------------------------------

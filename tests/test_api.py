@@ -44,7 +44,7 @@ def test_pause_when_idle_is_409_with_a_reason(env):
 
 def test_start_then_reset_while_running_is_409(env):
     client, *_ = env
-    assert client.post("/api/start").get_json() == {"status": "running"}
+    assert client.post("/api/start").get_json() == {"status": "connecting"}  # until the first bytes
     assert client.post("/api/reset").status_code == 409
     assert client.post("/api/start").status_code == 409
 
@@ -62,7 +62,8 @@ def test_reset_removes_the_finished_session(env):
     client, data, *_ = env
     jsonstore.write_json_atomic(data / "downloader.json", {"status": "finished", "total_gb": 5})
     assert client.get("/api/stats").get_json()["status"] == "finished"
-    assert client.post("/api/reset").get_json() == {"status": "idle"}
+    r = client.post("/api/reset").get_json()
+    assert r["status"] == "idle" and "stays in History" in r["message"]
     assert client.get("/api/stats").get_json()["status"] == "idle"
 
 
@@ -157,7 +158,7 @@ def test_dashboard_is_served_at_root(env):
 
 def test_empty_csv_export_still_has_its_header(env):
     client, *_ = env
-    for what, first in (("samples", "elapsed_s"), ("daily", "date"), ("events", "start")):
+    for what, first in (("samples", "elapsed_s"), ("daily", "date"), ("events", "test_id"), ("history", "id")):
         text = client.get(f"/api/export?format=csv&what={what}").get_data(as_text=True)
         assert text.splitlines()[0].split(",")[0] == first
 

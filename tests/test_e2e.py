@@ -29,7 +29,7 @@ def test_server_serves_dashboard_and_has_a_collector_within_2_seconds(server):
 def test_start_pause_resume_stop_path(server, fake_isp):
     isp = fake_isp(rate_mbps=400)
     s = server(test_urls=[isp.url()])
-    assert s.post("/api/start").json() == {"status": "running"}
+    assert s.post("/api/start").json() == {"status": "connecting"}
     wait_for(lambda: "downloader" in s.children(), 5, "downloader process")
     wait_for(lambda: s.stats()["speed_mbps"] > 0, 5, "speed > 0")
     assert s.post("/api/pause").json() == {"status": "paused"}

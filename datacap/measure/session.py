@@ -11,7 +11,8 @@ from collections import deque
 from datetime import datetime, timezone
 
 from datacap import process, store
-from datacap.measure import session_file
+from datacap.measure import errors, session_file
+from datacap.measure import history as kept_tests
 from datacap.measure.cap_guard import CapGuard
 from datacap.measure.session_file import Status as State
 from datacap.measure.speed import SpeedMeter, mbps
@@ -25,7 +26,6 @@ TICK_S = 0.1
 SAMPLES_KEPT = 600  # 1-s points in data_points
 HISTORY_KEPT = 720  # coarse points for the whole session; resolution halves when full
 SYNC_S = 60.0  # fsync at least this often; always on a state change or a throttle event
-PAST_SESSIONS_KEPT = 20
 
 
 def iso(epoch):
@@ -48,7 +48,7 @@ class Downloader:
         limit = limit_gb if limit_gb is not None else cfg["session_limit_gb"]
         self.limit_bytes = int(limit * 1e9) if limit else None
         self.pool = pool or StreamPool(self.urls, streams or cfg["streams"], self.limit_bytes)
-        self.state = State.RUNNING
+        self.state = State.CONNECTING  # until the first bytes arrive
         self.reason = None
         self.meter = SpeedMeter()
         self.detector = LinkMonitor(cfg["throttle_threshold_percent"], cfg["baseline_seconds"], iso)
@@ -64,7 +64,8 @@ class Downloader:
         self._last_sync = None
         self._synced_events = None  # (state, event count, last end) at the last fsync
         self.cap = CapGuard(data_dir)
-        self.past_sessions = session_file.normalize(store.read_json(self.path))["past_sessions"][-PAST_SESSIONS_KEPT:]
+        self.cycle_gb_at_start = self._cycle_gb()
+        self._kept = False  # the finished test is in history.json
 
     def _set_state(self, state, reason=None):
         log.info("%s -> %s%s", self.state.value, state.value, f" ({reason})" if reason else "")
@@ -75,7 +76,7 @@ class Downloader:
     def handle(self, signum):
         if signum in (signal.SIGTERM, signal.SIGINT):
             self.stop(State.STOPPED, "stopped by user")
-        elif signum == signal.SIGUSR1 and self.state is State.RUNNING:
+        elif signum == signal.SIGUSR1 and self.state in (State.RUNNING, State.CONNECTING):
             self.pool.pause()
             self._set_state(State.PAUSED)  # RUNNING -> PAUSED
         elif signum == signal.SIGUSR2 and self.state is State.PAUSED:
@@ -83,13 +84,13 @@ class Downloader:
             self._last_clock = self.clock()
             self.per_stream.restart()
             self.pool.resume()
-            self._set_state(State.RUNNING)  # PAUSED -> RUNNING
+            self._set_state(State.RUNNING if self.pool.total_bytes() else State.CONNECTING)  # PAUSED -> RUNNING
         elif signum == signal.SIGHUP:
             self.cfg = process.reload_config(self.config_path, self.cfg, log)
             self.detector.set_threshold(self.cfg["throttle_threshold_percent"])
 
     def stop(self, state, reason):
-        if self.state in (State.RUNNING, State.PAUSED):
+        if self.state in (State.CONNECTING, State.RUNNING, State.PAUSED):
             self.pool.stop()
             self._set_state(state, reason)  # RUNNING/PAUSED -> STOPPED/FINISHED/ERROR
 
@@ -101,7 +102,7 @@ class Downloader:
     def tick(self):
         """Sample counters, close bins, feed the detector, enforce limits, write the file."""
         now = self.clock()
-        if self.state is State.RUNNING:
+        if self.state in (State.RUNNING, State.CONNECTING):
             self.active_s += now - self._last_clock
             backoff = self.pool.in_backoff()
             if backoff:  # a silent stream is not a failure: slow links have them
@@ -111,6 +112,8 @@ class Downloader:
             for b in self.meter.add(self.active_s, total, self.wall()):
                 self.detector.feed(b, iso)
                 self._record_point(b)
+            if self.state is State.CONNECTING and total:
+                self._set_state(State.RUNNING)  # CONNECTING -> RUNNING: the first bytes arrived
             self._mark_cycle(total)
             self._enforce_limits(total, now)
         self._last_clock = now
@@ -139,9 +142,11 @@ class Downloader:
         if self.limit_bytes and total >= self.limit_bytes:
             self.stop(State.FINISHED, f"session limit of {self.limit_bytes / 1e9:g} GB reached")
         elif self._outage_over_limit(now):
-            err = self.pool.last_error or {}
+            errs = self._url_errors()
             minutes = self.cfg["outage_give_up_minutes"]
-            self.stop(State.ERROR, f"no bytes from any test URL for {minutes:g} min: {err.get('message')}")
+            why = ("; ".join(f"{e['url']}: {e['what']}" for e in errs)
+                   or (self.pool.last_error or {}).get("message") or "no answer")
+            self.stop(State.ERROR, f"no bytes from any test URL for {minutes:g} min ({why})")
         elif self.cfg["stop_at_cap"] and self.cap.reached(self.cfg, total, self.wall(), now):
             self.stop(State.FINISHED, "data cap reached for this billing cycle")
 
@@ -149,6 +154,33 @@ class Downloader:
         """An outage is ridden out (the streams retry with back-off) for outage_give_up_minutes."""
         since = self.pool.failing_since()
         return since is not None and now - since > self.cfg["outage_give_up_minutes"] * 60
+
+    # -- errors in words, the cycle figure, the kept result ---------------------
+    def _url_errors(self, every=False):
+        errs = getattr(self.pool, "url_errors", None)  # measure/errors.py UrlErrors
+        return [] if errs is None else errs.all() if every else errs.recent()
+
+    def _error_fields(self, total):
+        """Each URL's recent failure in words; the raw exception is only in the log."""
+        recent = self._url_errors()
+        failing = total == 0 or self.detector.outage_open
+        last = {"time": recent[0]["time"], "url": recent[0]["url"], "message": recent[0]["what"]} if recent else None
+        return {"last_error": last, "url_errors": recent,
+                "problem": errors.problem(recent, self.urls, not failing) if self.state is not State.PAUSED else None}
+
+    def _cycle_gb(self):
+        """The billing cycle's usage now, from the collector's count (usage/current.py, the one owner)."""
+        return round(self.cap.cycle.summary(self.cfg, datetime.now().astimezone())["used_bytes"] / 1e9, 4)
+
+    def _keep(self, snap):
+        """The ended test joins history.json (measure/history.py), once."""
+        self._kept = True
+        snap = {**snap, "url_errors": self._url_errors(every=True)}
+        try:
+            kept_tests.append(self.data_dir, kept_tests.record(snap, iso(self.wall()), self.cycle_gb_at_start,
+                                                               self._cycle_gb()))
+        except (OSError, TimeoutError) as exc:  # filelock.Timeout is a TimeoutError
+            log.error("cannot keep the test in %s: %s", kept_tests.NAME, exc)
 
     def snapshot(self):
         total = self.pool.total_bytes()
@@ -168,9 +200,8 @@ class Downloader:
             "events": self.detector.all_events, "outage": self.detector.outage_open,
             "streams": self.pool.n, "urls": self.urls, "limit_bytes": self.limit_bytes,
             "stop_at_cap": self.cfg["stop_at_cap"], "threshold_percent": self.cfg["throttle_threshold_percent"],
-            "last_error": self.pool.last_error, "error_count": self.pool.error_count,
+            **self._error_fields(total), "error_count": self.pool.error_count,
             "data_points": list(self.samples), "history": self.history,
-            "past_sessions": self.past_sessions,
         }
 
     def _durable_mark(self):
@@ -185,11 +216,8 @@ class Downloader:
         """The live copy every interval (tmpfs); the durable one in data/ on a change that matters and
         once a minute. A durable copy that cannot be saved is an error the live copy carries."""
         snap = self.snapshot()
-        if self.done:  # the finished session joins the bounded list of past ones
-            summary = {k: snap[k] for k in ("session_id", "session_start", "status", "reason", "total_bytes",
-                                            "avg_speed", "peak_speed", "baseline_speed", "throttle_events",
-                                            "events")}
-            snap["past_sessions"] = (self.past_sessions + [summary])[-PAST_SESSIONS_KEPT:]
+        if self.done and not self._kept:
+            self._keep(snap)
         now = self.clock()
         durable = self._durable_due(now)
         if durable:

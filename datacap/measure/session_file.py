@@ -14,6 +14,7 @@ NAME = "downloader.json"
 class Status(enum.Enum):
     """A test's status, as the API and the dashboard show it: the one definition."""
     IDLE = "idle"  # no session in the file
+    CONNECTING = "connecting"  # started; no bytes from any test URL yet
     RUNNING = "running"
     PAUSED = "paused"
     STOPPING = "stopping"  # the supervisor has asked it to stop
@@ -22,13 +23,13 @@ class Status(enum.Enum):
     ERROR = "error"
 
 
-LIVE = (Status.RUNNING, Status.PAUSED)
+LIVE = (Status.CONNECTING, Status.RUNNING, Status.PAUSED)
 DONE = (Status.STOPPED, Status.FINISHED, Status.ERROR)
 # What a user may do in each status; the dashboard reads this table from /api/meta.
 ACTIONS = {
     Status.IDLE: ["start"], Status.STOPPED: ["start", "reset"], Status.FINISHED: ["start", "reset"],
     Status.ERROR: ["start", "reset"], Status.RUNNING: ["pause", "stop"], Status.PAUSED: ["resume", "stop"],
-    Status.STOPPING: [],
+    Status.CONNECTING: ["pause", "stop"], Status.STOPPING: [],
 }
 
 _num = (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool))
@@ -52,7 +53,8 @@ FIELDS = {
     "stream_speeds_mbps": ([], _list), "per_connection_mbps": (None, _opt(_num)),
     "limit_bytes": (None, _opt(_int)), "stop_at_cap": (None, _opt(lambda v: isinstance(v, bool))),
     "threshold_percent": (None, _opt(_num)), "last_error": (None, _opt(_dict)), "error_count": (0, _int),
-    "data_points": ([], _list), "history": ([], _list), "past_sessions": ([], _list),
+    "data_points": ([], _list), "history": ([], _list),
+    "url_errors": ([], _list), "problem": (None, _opt(_str)),  # failures in words (measure/errors.py)
     "save_error": (None, _opt(_str)),
 }
 
@@ -68,7 +70,7 @@ def normalize(raw):
     out["history"] = [p for p in out["history"] if _point(p)]
     out["throttle_events"] = [e for e in out["throttle_events"] if isinstance(e, dict)]
     out["events"] = [e for e in out["events"] if isinstance(e, dict)]
-    out["past_sessions"] = [s for s in out["past_sessions"] if isinstance(s, dict)]
+    out["url_errors"] = [e for e in out["url_errors"] if isinstance(e, dict)]
     return out
 
 
@@ -106,7 +108,7 @@ def effective(doc, proc, pid_alive):
     """
     status, reason, state = Status(doc["status"]), doc["reason"], (proc or {}).get("state")
     if state in ("starting", "running") and doc["pid"] != proc.get("pid"):
-        return normalize(None), Status.RUNNING, None  # just spawned; its first write is on the way
+        return normalize(None), Status.CONNECTING, None  # just spawned; its first write is on the way
     if state == "stopping":
         return doc, Status.STOPPING, reason
     if status in LIVE and state is not None and state not in ("starting", "running"):

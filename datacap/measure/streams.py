@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 
+from datacap.measure.errors import UrlErrors
+
 log = logging.getLogger("downloader")
 
 BUFFER_BYTES = 1 << 18  # one read's room: large enough for few syscalls, small enough to stay in cache
@@ -124,6 +126,7 @@ class StreamPool:
         self.failing = [False] * n
         self.last_error = None
         self.error_count = 0
+        self.url_errors = UrlErrors(clock)  # each URL's latest failure in words (measure/errors.py)
         self._seen = [0] * n
         self._check_at = [0 if limit_bytes else UNLIMITED] * n  # stream i looks at the limit on reaching this
         self._go = threading.Event()
@@ -205,6 +208,7 @@ class StreamPool:
         message = str(exc) or type(exc).__name__
         with self._lock:
             self.error_count += 1
+            self.url_errors.record(url, exc)
             self.last_error = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                "url": url, "message": message[:300]}
             if self._first_error_t is None or self._first_error_t < self._progress[1]:

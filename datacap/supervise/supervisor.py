@@ -83,7 +83,7 @@ class Supervisor:
                            "this data folder; stop it first")
         if not d.spawn(extra_args):
             return False, d.spawn_error
-        return True, session_file.Status.RUNNING.value
+        return True, session_file.Status.CONNECTING.value
 
     def reload(self):
         """Children re-read config.json; a collector that gave up (bad config) gets another chance."""

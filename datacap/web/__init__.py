@@ -7,6 +7,7 @@ from datacap import config as configmod
 from datacap.config import ROOT
 from datacap.web import api_config, api_session, api_system, api_usage, errors, export, metrics, pages, security
 from datacap.web import api_probes
+from datacap.web import api_history, report
 from datacap.web.views import Views
 
 MAX_BODY = 64 * 1024
@@ -23,6 +24,7 @@ def create_app(test_config=None, data_dir=None, config_path=None, supervisor=Non
     app.extensions["datacap"] = views
     security.install(app, lambda: views.cfg)
     errors.register(app)
-    for module in (pages, api_session, api_usage, api_config, api_system, export, metrics, api_probes):
+    for module in (pages, api_session, api_usage, api_config, api_system, export, metrics, api_probes,
+                   api_history, report):
         app.register_blueprint(module.bp)
     return app

@@ -8,7 +8,9 @@ bp = Blueprint("probes", __name__)
 def long_tests(v):
     """Throttle events of this and past tests that know where they were in the cycle."""
     d = v.downloader.read()  # normalized by its reader
-    sessions = d["past_sessions"] + [{"session_id": d["session_id"], "throttle_events": d["throttle_events"]}]
+    sessions = [{"session_id": t["id"], "throttle_events": [e for e in t["events"] if e["kind"] == "throttle"]}
+                for t in reversed(v.history.tests())]  # finished tests (history.json), oldest first
+    sessions.append({"session_id": d["session_id"], "throttle_events": d["throttle_events"]})
     out, seen = [], set()
     for s in sessions:
         for ev in s.get("throttle_events") or []:

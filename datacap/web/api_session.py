@@ -66,4 +66,5 @@ def reset():
     with v.state_lock:
         for path in session_file.paths(v.data_dir):
             path.unlink(missing_ok=True)
-    return jsonify(status=session_file.Status.IDLE.value)
+    return jsonify(status=session_file.Status.IDLE.value,  # history.json keeps the test (measure/history.py)
+                   message="Cleared the last test from the dashboard; it stays in History.")

@@ -10,7 +10,7 @@ import psutil
 from flask import current_app
 
 from datacap import store
-from datacap.measure import session_file
+from datacap.measure import history, session_file
 from datacap.usage import adjustments, cycles, ledger, live_file, plans, topups
 from datacap.usage.current import CycleReader
 
@@ -37,6 +37,7 @@ class Views:
         self.adjustments = store.CachedReader(data_dir / adjustments.NAME)
         self.live = live_file.Reader(data_dir)
         self.cycle = CycleReader(data_dir)
+        self.history = history.Reader(data_dir)  # finished tests (measure/history.py)
         self.state_lock = filelock.FileLock(str(data_dir / "state.lock"))  # the server's read-modify-writes
 
     def _processes(self):
@@ -81,7 +82,7 @@ class Views:
         }
         for key in ("total_gb", "total_bytes", "session_duration", "avg_speed", "peak_speed", "baseline_speed",
                     "throttle_events", "session_id", "session_start", "streams", "urls", "limit_bytes",
-                    "stop_at_cap", "threshold_percent", "last_error", "error_count", "past_sessions"):
+                    "stop_at_cap", "threshold_percent", "last_error", "error_count", "url_errors", "problem"):
             out[key] = d[key]
         if since is None:
             out["history"] = d["history"]
