@@ -13,6 +13,7 @@ import pytest
 from conftest import need
 from fake_isp import BLOCK, Handler
 from harness import wait_for
+from datacap.measure import streams
 from datacap.measure.streams import BUFFER_BYTES, STALL_S, StreamPool
 
 
@@ -21,9 +22,16 @@ class ChunkedHandler(Handler):
 
     def do_GET(self):
         url = urlparse(self.path)
-        if url.path != "/chunked":
+        if url.path not in ("/chunked", "/silent-after"):
             return super().do_GET()
         query = parse_qs(url.query)
+        if url.path == "/silent-after":  # a length it never reaches: some bytes, then silence
+            self.send_response(200)
+            self.send_header("Content-Length", str(10 ** 12))
+            self.end_headers()
+            self.wfile.write(BLOCK[:int(query["bytes"][0])])
+            time.sleep(30)
+            return
         total, cut = int(query["bytes"][0]), "cut" in query
         self.send_response(200)
         self.send_header("Transfer-Encoding", "chunked")
@@ -114,6 +122,15 @@ def test_a_body_cut_short_is_an_error_and_the_stream_comes_back(isp, pools):
     errors = pool.error_count
     wait_for(lambda: not pool.failing[0] and pool.total_bytes() > 6_000_000, 10, "the stream to recover")
     assert pool.error_count == errors
+
+
+def test_a_body_gone_silent_is_an_error_after_the_read_timeout(isp, pools, monkeypatch):
+    monkeypatch.setattr(streams, "READ_TIMEOUT_S", 0.5)
+    pool = pools([f"http://127.0.0.1:{isp.port}/silent-after?bytes=300000"], 1)
+    pool.start()
+    wait_for(lambda: pool.error_count >= 1, 10, "an error for the silent body")
+    assert pool.last_error["message"] == "no data for 0.5 s" and pool.failing[0]
+    assert pool.total_bytes() == 300_000
 
 
 def test_an_error_status_is_recorded_with_its_reason_and_the_next_url_is_tried(isp, fake_isp, pools):

@@ -1,20 +1,22 @@
 """N parallel HTTP streams that read, count and discard bytes as fast as the link allows.
 
-Each stream reads its response bodies into one buffer allocated when the stream starts, one
-recv per read (`readinto1` of the response's socket file): no bytes object per read, and no
-Python work per read beyond counting (the limit is looked at only when a stream has used up its
-share of what is left, and stalls are seen by whoever asks, from the counts). urllib3's
-`readinto` would allocate and copy (it is `read()` plus a slice assignment), so the streams use
-the standard library's client, through `urllib.request` for redirects, proxies from the
-environment and verified TLS.
+Each stream reads into one buffer allocated when it starts, one recv per read (see Body): no
+bytes object per read and no Python work per read beyond counting. The limit is looked at only
+when a stream has used up its share of what is left; stalls are seen from the counts by whoever
+asks. urllib3's readinto is read() plus a copy, so the streams use the standard library's
+client, through urllib.request for redirects, proxies from the environment and verified TLS.
 """
 import functools
 import http.client
 import logging
+import os
+import socket
 import ssl
+import struct
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 
@@ -94,23 +96,52 @@ def content_length(headers):
         return None
 
 
-def body_reader(resp):
-    """(read, length): read(b) puts what has arrived of the body into b and returns how much.
+class Body:
+    """One response body, read into the caller's buffer: what has arrived, one recv per read.
 
-    http.client's own readinto waits until b is full, which on a slow link keeps bytes out of
-    the count for seconds; its buffered socket file's readinto1 returns what one recv brought,
-    straight into b. Chunked bodies need http.client's unframing: read1, one bytes object per
-    read (speed-test servers send files with a length).
+    http.client's own readinto waits until the buffer is full, which on a slow link keeps bytes
+    out of the count for seconds. Here: its buffered socket file's readinto1 first, for what came
+    with the headers; once a read returns less than asked that file holds nothing more, and a
+    plain-HTTP body is read from a duplicate of the socket, blocking, with the read timeout kept
+    by the kernel (SO_RCVTIMEO): one recv per read, no poll before it and no Python layer between
+    (a fifth less CPU per byte at 1 Gbit/s). TLS bodies stay on readinto1 (the socket carries
+    records); chunked ones go through http.client's read1, which undoes the framing.
     """
-    if "chunked" in resp.headers.get("Transfer-Encoding", "").lower():
-        read1 = resp.read1
 
-        def read_chunked(b):
+    def __init__(self, resp):
+        self.sock = None
+        if "chunked" in resp.headers.get("Transfer-Encoding", "").lower():
+            self.length, self.first = None, self._copying(resp.read1)
+            self.then = self.first
+            return
+        self.length, self.first = content_length(resp.headers), resp.fp.readinto1
+        self.then = self.first
+        if urllib.parse.urlsplit(resp.url).scheme == "http":
+            sock = socket.socket(fileno=os.dup(resp.fileno()))
+            try:
+                sec = int(READ_TIMEOUT_S)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                                struct.pack("ll", sec, int((READ_TIMEOUT_S - sec) * 1e6)))
+                sock.settimeout(None)
+                self.then = sock.recv_into
+            except OSError:  # a timeval we cannot pack for this kernel: keep the buffered file
+                pass
+            self.sock = sock
+
+    @staticmethod
+    def _copying(read1):
+        def read(b):
             data = read1(len(b))
             b[:len(data)] = data
             return len(data)
-        return read_chunked, None
-    return resp.fp.readinto1, content_length(resp.headers)
+        return read
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.sock is not None:
+            self.sock.close()
 
 
 class StreamPool:
@@ -239,18 +270,20 @@ class StreamPool:
 
     def _transfer(self, i, opener, url, buf):
         """Read one response body to the end (or until pause/stop/limit); return bytes read."""
-        with open_body(opener, url) as resp:
-            read, length = body_reader(resp)
-            got, ended = self._drain(i, read, buf, length)
-        if ended and length is not None and got < length:  # http.client reports this as a plain end
-            raise StreamError(f"connection closed after {got} of {length} bytes")
+        try:
+            with open_body(opener, url) as resp, Body(resp) as body:
+                got, ended = self._drain(i, body, buf)
+        except BlockingIOError:  # SO_RCVTIMEO ran out
+            raise StreamError(f"no data for {READ_TIMEOUT_S:g} s") from None
+        if ended and body.length is not None and got < body.length:  # http.client reports this as a plain end
+            raise StreamError(f"connection closed after {got} of {body.length} bytes")
         return got
 
-    def _drain(self, i, read, buf, length):
+    def _drain(self, i, body, buf):
         """The hot loop: read into buf, count. Returns (bytes read, whether the body ended)."""
         counts, check_at, size = self.counts, self._check_at, len(buf)
         go, stopped = self._go.is_set, self._stop.is_set
-        got, left = 0, UNLIMITED if length is None else length
+        read, got, left = body.first, 0, UNLIMITED if body.length is None else body.length
         while go() and not stopped():
             room = check_at[i] - counts[i]
             if room <= 0:
@@ -260,10 +293,15 @@ class StreamPool:
                 room = left
                 if not room:
                     return got, True
-            n = read(buf if room >= size else buf[:room])
+            want = room if room < size else size
+            n = read(buf if want == size else buf[:want])
             if not n:
+                if n is None:  # the buffered file's way of saying the read timed out
+                    raise StreamError(f"no data for {READ_TIMEOUT_S:g} s")
                 return got, True
             counts[i] += n
             got += n
             left -= n
+            if n < want:  # nothing left in http.client's buffer: the steady reader from here on
+                read = body.then
         return got, False
