@@ -1,6 +1,6 @@
 """What a probe costs and how close it comes, per link class (root: real links in network namespaces).
 
-    python bench/probes.py [--runs 5] [--only 80mbit,1gbit,rtt600]
+    python bench/probes.py [--runs 5] [--only 80mbit,1gbit,rtt600,throttle]
 
 Each class is a fake ISP in a namespace behind a `tbf`-shaped veth (10.236.0.0/16); the 600 ms-RTT
 class sits behind tests/delayline.py's userspace delay line (skipped, and said so, if that file is
@@ -8,7 +8,10 @@ not there). The reference is the link's goodput: payload read by a long test's o
 (datacap's StreamPool, as fast as curl per bench/throughput.py), 4 streams, after slow start.
 Each probe is the real `downloader.py --probe`; its cost is what crossed the link (kernel
 counters: headers and bytes in flight after it stopped included) while the probe process lived
-and 1 s after, in seconds of that goodput. Prints `uptime` too: other benches share the cores.
+and 1 s after, in seconds of that goodput. `throttle`: the real server and collector on a link
+that throttles at 150 MB of total traffic (tests/probe_isp.py), probes between bursts of other
+traffic: how many probes until the onset and the lift are reported, and the onset mark's error.
+Prints `uptime` too: other benches share the cores.
 """
 import argparse
 import json
@@ -24,11 +27,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from netns import kernel_counters, start_fake_isp  # noqa: E402
-from probe_isp import veth  # noqa: E402
+from harness import Server, wait_for  # noqa: E402
+from probe_isp import Background, Controller, veth  # noqa: E402
 
 from datacap.measure.streams import StreamPool  # noqa: E402
 
 REFERENCE_STREAMS = 4  # as a long test reads
+# TCP payload per byte the shaper counts: 1448 of a 1514-byte Ethernet frame (veth), of a 1500-byte IP
+# packet (the delay line's TUN devices carry no Ethernet header)
+PAYLOAD_SHARE = {"veth": 1448 / 1514, "tun": 1448 / 1500}
 CLASSES = {  # name: (rate, burst, one-way delay ms, reference seconds, accuracy target, cost target s)
     "80mbit": ("80mbit", "64kb", 0, 15, 0.05, 4.0),
     "1gbit": ("1gbit", "512kb", 0, 10, 0.05, 3.0),
@@ -112,29 +119,81 @@ def bench_class(name, runs):
         finally:
             proc.kill()
             proc.wait()
+    line = float(rate.removesuffix("mbit").removesuffix("gbit")) * (1000 if rate.endswith("gbit") else 1)
+    line *= PAYLOAD_SHARE["tun" if delay_ms else "veth"]
     errs = [rec["mbps"] / ref - 1 for rec, _, _ in rows if rec["mbps"]]
+    line_errs = [rec["mbps"] / line - 1 for rec, _, _ in rows if rec["mbps"]]
     costs = [wire / (ref * 1e6 / 8) for _, wire, _ in rows]
-    print(f"\n{name}: tbf {rate}, RTT ~{2 * delay_ms} ms, reference goodput {ref:.2f} Mbit/s ({ref_s} s, {REFERENCE_STREAMS} streams)")
+    print(f"\n{name}: tbf {rate}, RTT ~{2 * delay_ms} ms, reference goodput {ref:.2f} Mbit/s ({ref_s} s, {REFERENCE_STREAMS} "
+          f"streams); the line's payload rate {line:.2f} Mbit/s")
     for rec, wire, wall in rows:
         print(f"  probe {rec['mbps']} Mbit/s ({rec['mbps'] / ref - 1:+.2%}), {rec['stopped_by']}, ttfb {rec['ttfb_ms']} ms,"
               f" read {rec['bytes'] / 1e6:.2f} MB in {rec['seconds']:.2f} s, wire {wire / 1e6:.2f} MB"
               f" = {wire / (ref * 1e6 / 8):.2f} s of line rate, process {wall:.2f} s")
     worst = max(errs, key=abs) if errs else None
-    line = (f"  {name}: accuracy mean {statistics.fmean(errs):+.2%}, worst {worst:+.2%} (target ±{target:.0%}); "
-            f"cost median {statistics.median(costs):.2f} s, worst {max(costs):.2f} s of line rate")
-    print(line + (f" (target ≤ {cost_target:g} s)" if cost_target else ""))
+    worst_line = max(line_errs, key=abs) if line_errs else None
+    out = (f"  {name}: accuracy mean {statistics.fmean(errs):+.2%}, worst {worst:+.2%} (target ±{target:.0%}); against "
+           f"the line's payload rate worst {worst_line:+.2%}; cost median {statistics.median(costs):.2f} s, worst "
+           f"{max(costs):.2f} s of line rate")
+    print(out + (f" (target ≤ {cost_target:g} s)" if cost_target else ""))
+
+
+def throttle_scenario():
+    """The ISP throttles once the link has carried 150 MB in total, most of it other traffic."""
+    mark, mb = 150 * 10 ** 6, 10 ** 6
+    with veth("40mbit") as (link, ns_if), tempfile.TemporaryDirectory(prefix="probes-bench-") as tmp:
+        proc, url = start_fake_isp(link)
+        srv = Server(Path(tmp) / "s", interfaces=[link.host_if], test_urls=[f"{url}/stream"], data_cap_gb=1000,
+                     probe_interval_minutes=None, probe_budget_percent=100, update_interval_seconds=0.5)
+        ctl = None
+        try:
+            srv.start()
+            wait_for(lambda: srv.get("/api/usage").json()["cycle"]["live"], 10, "the collector")
+            ctl, bg = Controller(link, ns_if, "40mbit", "4mbit", mark).start(), Background(url)
+            bg.fetch(110 * mb)
+            n, first_after, onset, lifted_from, lift, f = 0, None, None, None, None, None
+            while n < 40 and lift is None:
+                bg.fetch(2 * mb if ctl.crossed_at_bytes is None else 0.3 * mb)
+                time.sleep(1.5)
+                subprocess.run([sys.executable, str(ROOT / "downloader.py"), "--probe", "--config", str(srv.config_path),
+                                "--data-dir", str(srv.data_dir)], check=True, capture_output=True, timeout=60)
+                n += 1
+                first_after = first_after or (n if ctl.crossed_at_bytes is not None else None)
+                doc = json.loads((srv.data_dir / "probes.json").read_text())
+                f = doc["findings"][-1] if doc["findings"] else None
+                onset = onset or (n if f else None)
+                if onset and n == onset + 2:
+                    ctl.lift()
+                lifted_from = lifted_from or (n if ctl.lifted_at_bytes is not None else None)
+                lift = n if f and f["lifted"] else None
+            spent = sum(p["bytes"] for p in doc["probes"])
+        finally:
+            if ctl:
+                ctl.close()
+            srv.stop()
+            proc.kill()
+            proc.wait()
+    lo, hi = f["bracket_bytes"]
+    print(f"\nthrottle on total usage: 40 -> 4 Mbit/s once the link has carried {mark / mb:.0f} MB (crossed at "
+          f"{ctl.crossed_at_bytes / mb:.1f} MB)\n  onset found by probe {onset - first_after + 1} after the mark; its mark "
+          f"{f['since_cycle_bytes'] / mb:.1f} MB ({f['since_cycle_bytes'] / ctl.crossed_at_bytes - 1:+.2%}), bracket "
+          f"{lo / mb:.1f}-{hi / mb:.1f} MB; lift found by probe {lift - lifted_from + 1} after it (target: within 2; ±5 %)"
+          f"\n  {n} probes used {spent / mb:.1f} MB; \"{f['text']}\"")
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=5)
-    p.add_argument("--only", default=",".join(CLASSES))
+    p.add_argument("--only", default=",".join(CLASSES) + ",throttle")
     a = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces)")
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     for name in a.only.split(","):
-        bench_class(name, a.runs)
+        if name == "throttle":
+            throttle_scenario()
+        else:
+            bench_class(name, a.runs)
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 
 

@@ -27,7 +27,7 @@ def test_api_probes_shows_this_cycles_probes_budget_and_the_open_finding(tmp_pat
     assert body["budget"] == {"budget_bytes": 2 * 10 ** 8, "spent_bytes": 10 ** 7, "left_bytes": 19 * 10 ** 7,
                               "used_percent": 5.0}
     assert body["throttled"] and body["finding"]["id"] == f"{start}:p3"
-    assert body["finding"]["since_cycle_gb"] == 2.501
+    assert body["finding"]["since_cycle_gb"] == 2.502
     assert body["cycles"] == ["2020-01-01", start]
     old = app.test_client().get("/api/probes?cycle=2020-01-01").get_json()
     assert [p["id"] for p in old["probes"]] == ["old"] and old["finding"]["id"] == body["finding"]["id"]
@@ -40,7 +40,7 @@ def test_metrics_carry_the_probe_gauges(tmp_path):
     assert "datacap_probe_speed_bytes_per_second 375000.0" in text
     assert "datacap_probe_throttle_active 1.0" in text
     assert "datacap_probe_budget_used_bytes 1e+07" in text
-    assert "datacap_probe_throttle_since_cycle_bytes 2.501e+09" in text
+    assert "datacap_probe_throttle_since_cycle_bytes 2.502e+09" in text
 
 
 def test_api_probes_with_no_file_yet_is_empty_not_an_error(tmp_path):

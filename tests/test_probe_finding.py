@@ -21,8 +21,8 @@ def test_a_lasting_step_down_is_reported_on_the_second_low_probe_with_its_cycle_
     assert len(found) == 1
     f = found[0]
     assert f["id"] == "2026-11-01:p4" and f["confirmed_by"] == "p5" and f["lifted"] is None
-    assert f["bracket_bytes"] == [30_020_000_000, 40_000_000_000]
-    assert f["since_cycle_gb"] == 35.01
+    assert f["bracket_bytes"] == [30_020_000_000, 40_020_000_000]
+    assert f["since_cycle_gb"] == 35.02
     assert f["before_mbps"] == 95 and f["during_mbps"] == 1.5
     assert f["text"].startswith("Since ~35.0 GB into this cycle (Nov 3), probes show 1.5 Mbit/s; before, 95 Mbit/s")
 
@@ -39,7 +39,7 @@ def test_the_lift_is_reported_on_the_second_probe_back_and_the_id_stays_the_same
     assert after[0]["id"] == before[0]["id"] == "2026-11-01:p3"
     lift = after[0]["lifted"]
     assert lift["id"] == "2026-11-01:p3:lift" and lift["confirmed_by"] == "p7"
-    assert lift["bracket_bytes"] == [50_020_000_000, 60_000_000_000]
+    assert lift["bracket_bytes"] == [50_020_000_000, 60_020_000_000]
     assert "again" in lift["text"] and after[0]["during_mbps"] == 1.5
 
 

@@ -80,6 +80,7 @@ def test_probes_find_a_throttle_on_total_usage_and_its_lift_within_two_probes(se
     assert first_after is not None and onset_at is not None, [p["mbps"] for p in seen]
     assert onset_at - first_after <= 1, "onset reported within 2 probes after the mark"
     assert abs(f["since_cycle_bytes"] - ctl.crossed_at_bytes) <= 0.05 * mark, (f, ctl.crossed_at_bytes)
+    assert f["bracket_bytes"][0] - MB <= ctl.crossed_at_bytes <= f["bracket_bytes"][1] + MB
     assert f["before_mbps"] == pytest.approx(38, rel=0.08) and f["during_mbps"] == pytest.approx(3.8, rel=0.1)
     assert lift_at is not None and lift_at - first_after_lift <= 1, "lift reported within 2 probes after it"
     lo, hi = f["lifted"]["bracket_bytes"]

@@ -4,10 +4,10 @@ Only probes taken on a quiet link that measured a rate are judged. A probe is lo
 (1 - throttle_threshold_percent) of the level before (the median of the last LEVEL_PROBES normal
 probes); CONFIRM low probes in a row make an onset, CONFIRM probes back above that line a lift. A
 single low probe is a dip and is forgotten. The onset lies between the last normal probe's end and
-the first low probe's start: its mark is the middle of that bracket of cycle usage (and of time).
+the first low probe's end: its mark is the middle of that bracket of cycle usage (and of time).
 Ids name the cycle and the first low probe, so they stay the same however often this is re-run.
 """
-from datetime import datetime
+from datetime import datetime, timedelta
 from statistics import median
 
 CONFIRM = 2
@@ -28,17 +28,22 @@ def _day(iso):
     return f"{t:%b} {t.day}"
 
 
+def _end(p):
+    return datetime.fromisoformat(p["time"]) + timedelta(seconds=p.get("seconds") or 0)
+
+
 def _mid_time(a, b):
-    ta, tb = datetime.fromisoformat(a), datetime.fromisoformat(b)
+    ta, tb = _end(a), _end(b)
     return (ta + (tb - ta) / 2).isoformat(timespec="seconds")
 
 
 def _mark(before, after):
-    """The bracket between a probe and the next (its own bytes crossed the link too), and its middle."""
-    lo, hi = before["cycle_used_bytes"] + before["bytes"], after["cycle_used_bytes"]
+    """The bracket from the end of the last probe before a step to the end of the first after it (the
+    step may come while that probe runs; each probe's own bytes crossed the link too), and its middle."""
+    lo, hi = before["cycle_used_bytes"] + before["bytes"], after["cycle_used_bytes"] + after["bytes"]
     lo = min(lo, hi)
     return {"cycle_bytes": int((lo + hi) / 2), "bracket_bytes": [int(lo), int(hi)],
-            "time": _mid_time(before["time"], after["time"])}
+            "time": _mid_time(before, after)}
 
 
 def _judged(probes):
