@@ -11,6 +11,7 @@ import time
 from datetime import date
 
 import pytest
+import requests
 from conftest import have_root_networking, need
 from harness import ROOT, wait_for
 from netns import start_fake_isp
@@ -141,3 +142,17 @@ def test_a_long_tests_throttle_event_carries_its_cycle_mark(server, isp):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_start_stops_a_running_probe_and_the_test_gets_the_link(server, isp):
+    link, ns_if, url = isp
+    requests.post(f"{url}/control", json={"stall": True}, timeout=5)  # the probe waits for bytes that never come
+    s = start_server(server, link, url, probe_interval_minutes=0.5, update_interval_seconds=0.5)
+    wait_for(lambda: s.get("/api/probes").json()["schedule"]["running"], 15, "a probe to start")
+    requests.post(f"{url}/control", json={"stall": None}, timeout=5)
+    assert s.post("/api/start", json={"streams": 1}).ok
+    wait_for(lambda: not s.get("/api/probes").json()["schedule"]["running"], 3, "the probe to stop")
+    p = wait_for(lambda: s.get("/api/probes").json()["probes"], 5, "the cut-short probe recorded")[-1]
+    assert p["stopped_by"] == "cancelled" and p["seconds"] < 8
+    wait_for(lambda: s.stats()["speed_mbps"] > 30, 15, "the test to have the link")
+    s.post("/api/stop")

@@ -117,7 +117,7 @@ def _result(settle, pool, stopped_by, elapsed):
     rate = settle.rate_bps()
     err = pool.last_error
     if nbytes == 0:
-        return Result(bytes=0, seconds=round(elapsed, 3), stopped_by="error",
+        return Result(bytes=0, seconds=round(elapsed, 3), stopped_by="cancelled" if stopped_by == "cancelled" else "error",
                       error=(err or {}).get("message") or "no data")
     return Result(mbps=round(rate * 8 / 1e6, 3) if rate else None,
                   ttfb_ms=round(settle.ttfb_s * 1000, 1) if settle.ttfb_s is not None else None,
