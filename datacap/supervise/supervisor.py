@@ -3,6 +3,7 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 from datacap import store
 from datacap.measure import session_file
@@ -24,6 +25,7 @@ class Supervisor:
     """Start/stop/pause/resume the downloader, keep the collector alive; tick() does all process work."""
 
     def __init__(self, config_path, data_dir, clock=time.monotonic, popen=subprocess.Popen):
+        config_path, data_dir = Path(config_path), Path(data_dir)
         common = ["--config", str(config_path), "--data-dir", str(data_dir)]
         live = store.runtime_dir(data_dir)
         self.collector = Child("collector", common, autorestart=True, clock=clock, popen=popen,
