@@ -52,7 +52,7 @@ function renderButtons() {
   for (const b of document.querySelectorAll("[data-action]")) b.disabled = !ok.includes(b.dataset.action);
 }
 async function act(action) {
-  if (action === "reset" && !confirm("Reset clears this test's numbers and throttle events. Continue?")) return;
+  if (action === "reset" && !confirm("Reset clears the last test from the dashboard. It stays in History, with its report. Continue?")) return;
   busy = true; renderButtons();
   $("feedback").textContent = { start: "Starting…", pause: "Pausing…", resume: "Resuming…", stop: "Stopping…", reset: "Resetting…" }[action];
   try {
@@ -81,7 +81,7 @@ function renderStats(s) {
   $("speed").textContent = (s.speed_mbps || 0).toFixed(1);
   $("avg").textContent = fmtMbps(s.avg_speed);
   $("peak").textContent = fmtMbps(s.peak_speed);
-  $("baseline").textContent = s.baseline_speed == null ? (s.status === "running" ? "measuring…" : "–") : fmtMbps(s.baseline_speed);
+  $("baseline").textContent = s.baseline_speed == null ? (s.status === "running" ? "measuring…" : s.status === "connecting" ? "connecting…" : "–") : fmtMbps(s.baseline_speed);
   $("session-gb").textContent = fmtGB(s.total_bytes);
   $("duration").textContent = fmtDur(s.session_duration);
   const stops = [];
@@ -89,8 +89,7 @@ function renderStats(s) {
   if (s.stop_at_cap) stops.push("the data cap");
   $("stops-at").textContent = stops.length ? stops.join(" or ") : "only when you press Stop";
   $("reason").textContent = s.stale ? `Test data is stale: last update ${Math.round(s.age_seconds)} s ago.` : s.reason ? `Ended: ${s.reason}` : "";
-  $("last-error").hidden = !s.last_error;
-  if (s.last_error) $("last-error").textContent = `Last error (${fmtTime(s.last_error.time)}): ${s.last_error.message}`;
+  renderErrors(s);  // history.js: each URL's failure in words, and "no server reachable"
   const ev = (s.throttle_events || []).at(-1);
   $("throttle").hidden = !ev;
   if (ev) {
@@ -184,72 +183,6 @@ $("v-time").addEventListener("click", () => setView("time"));
 $("v-gb").addEventListener("click", () => setView("gb"));
 new ResizeObserver(() => { if (chart) { chart.setSize({ width: $("chart").clientWidth, height: 260 }); redrawChart(true); } }).observe($("chart"));
 
-// ---- cap, interfaces, system ---------------------------------------------------
-function renderUsage(u) {
-  const c = u.cycle, pct = c.percent;
-  $("cap-pct").textContent = pct.toFixed(1);
-  const bar = $("cap-bar");
-  bar.firstElementChild.style.width = Math.min(100, pct) + "%";
-  bar.setAttribute("aria-valuenow", Math.min(100, pct).toFixed(1));
-  bar.classList.toggle("over", c.projected_bytes > c.cap_bytes || pct >= 100);
-  $("cap-used").textContent = `${fmtGB(c.used_bytes)} of ${fmtGB(c.cap_bytes)}`;
-  $("cap-today").textContent = fmtGB(u.today.used_bytes);
-  $("cap-proj").textContent = `${fmtGB(c.projected_bytes)} (${c.projected_percent}%)`;
-  $("cap-days").textContent = `${c.days_left.toFixed(1)} (resets ${fmtDate(c.resets_at)})`;
-  $("cap-budget").textContent = `${fmtGB(c.daily_budget_bytes)} per day`;
-  $("cap-date").textContent = c.cap_reached ? "already reached" : c.cap_date ? fmtDate(c.cap_date) + " at this pace" : "not at this pace";
-  const fired = u.alerts.filter((a) => a.cycle_start === c.start);
-  $("cap-alerts").textContent = fired.length ? fired.map((a) => `${a.percent}% (${fmtDate(a.at)})`).join(", ") : "none";
-  const max = Math.max(1, ...c.daily.map((d) => d.bytes));
-  $("cap-daily").replaceChildren(...c.daily.map((d) => {
-    const div = document.createElement("div");
-    div.style.height = (100 * d.bytes / max) + "%"; div.title = `${d.date}: ${fmtGB(d.bytes)}`;
-    return div;
-  }));
-  const src = (u.sources || []).find((x) => x.counted), down = (u.sources || []).find((x) => x.counted && x.status === "failing");
-  const what = src && src.type !== "local" ? src.label : `this computer (${u.counted.join(", ") || "no interface yet"})`;
-  $("cap-note").classList.toggle("err", !!(u.ledger_error || down));
-  $("cap-note").textContent = u.ledger_error ? `The usage ledger cannot be saved: ${u.ledger_error}. Counting continues in memory.` :
-    down ? `${down.label} is not answering (${(down.last_error || {}).message || "no answer"}): counting is paused and the gap is filled when it answers.` :
-    (c.adjustment_bytes ? `Includes your ISP meter correction of ${fmtGB(c.adjustment_bytes)} (datacap counted ${fmtGB(c.counted_bytes)}). ` : "") +
-    `Counting ${what} since ${fmtDate(c.monitoring_since)}; cycle ${c.start} to ${c.end}.`;
-  $("adjustments").replaceChildren(...u.adjustments.filter((a) => !a.undone).slice(-5).map((a) => {
-    const li = document.createElement("li"), b = document.createElement("button");
-    li.textContent = `${fmtDate(a.at)}: ISP said ${fmtGB(a.isp_bytes)} (drift ${fmtGB(a.offset_bytes)}) `;
-    b.textContent = "Undo"; b.type = "button";
-    b.addEventListener("click", async () => { await api(`/api/usage/adjust/${a.id}`, { method: "DELETE" }); refreshUsage(); });
-    li.append(b); return li;
-  }));
-}
-function renderInterfaces(d) {
-  $("if-rows").replaceChildren(...d.interfaces.map((r) => {
-    const tr = document.createElement("tr");
-    for (const v of [r.name, r.counted ? "yes" : "no", r.rx_mbps == null ? "–" : r.rx_mbps.toFixed(2), r.tx_mbps == null ? "–" : r.tx_mbps.toFixed(2),
-      (r.rx_bytes / 1e9).toFixed(2), (r.tx_bytes / 1e9).toFixed(2)]) {
-      const td = document.createElement("td"); td.textContent = v; tr.append(td);
-    }
-    return tr;
-  }));
-  $("if-note").textContent = d.stale ? (d.age_seconds == null ? "The collector has not written any data yet." :
-    `Collector data is stale: last update ${Math.round(d.age_seconds)} s ago.`) : "Totals are the kernel's counters since boot.";
-  $("if-note").classList.toggle("err", d.stale);
-}
-function renderSystem(s) {
-  const rows = [["Host", s.host], ["CPU", s.cpu_percent.toFixed(0) + " %"], ["Memory", s.memory_percent.toFixed(0) + " %"]];
-  for (const [name, p] of Object.entries(s.processes)) {
-    let text = p.state + (p.pid ? ` (pid ${p.pid}, up ${fmtDur(p.uptime_seconds)})` : "");
-    if (p.restarts) text += `, ${p.restarts} restarts`;
-    if (p.retry_in_seconds != null) text += `, retry in ${p.retry_in_seconds} s`;
-    if (p.last_error && p.state !== "running") text += ` — ${p.last_error}`;
-    rows.push([name, text]);
-  }
-  if (s.external_ip) rows.push(["External IP", `${s.external_ip.ip || "–"} ${s.external_ip.isp || ""}`]);
-  $("sys").replaceChildren(...rows.flatMap(([k, v]) => { const dt = document.createElement("dt"), dd = document.createElement("dd"); dt.textContent = k; dd.textContent = v; return [dt, dd]; }));
-}
-const refreshUsage = () => api("/api/usage").then((u) => { renderUsage(u); document.dispatchEvent(new CustomEvent("usage", { detail: u })); }).catch(() => {});
-const refreshInterfaces = () => api("/api/interfaces").then(renderInterfaces).catch(() => {});
-const refreshSystem = () => api("/api/system").then(renderSystem).catch(() => {});
-
 // ---- polling with back-off -------------------------------------------------------
 async function poll() {
   pollTimer = null;
@@ -266,6 +199,7 @@ async function poll() {
     offlineSince = null; $("offline").hidden = true;
     $("conn").className = s.stale ? "bad" : ""; $("conn").textContent = s.stale ? "test data stale" : "live";
     renderStats(s);
+    document.dispatchEvent(new CustomEvent("stats", { detail: s }));  // history.js refreshes when a test ends
     redrawChart();
     if (polls % 2 === 0) refreshInterfaces();
     if (polls % 5 === 0) refreshSystem();
@@ -288,47 +222,6 @@ async function loadMeta() {
   renderButtons();
 }
 
-// ---- forms ---------------------------------------------------------------------
-$("adjust").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  try { await api("/api/usage/adjust", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ used_gb: Number(e.target.used_gb.value) }) }); e.target.reset(); refreshUsage(); }
-  catch (err) { alert(err.message); }
-});
-const CFG_LIST = { alert_thresholds_percent: (v) => v.split(/[ ,]+/).filter(Boolean).map(Number) };
-$("settings").addEventListener("toggle", async () => {
-  if (!$("settings").open) return;
-  const c = await api("/api/config"), f = $("config");
-  for (const el of f.elements) {
-    if (!el.name) continue;
-    const v = c[el.name];
-    if (el.type === "checkbox") el.checked = !!v;
-    else if (el.name === "test_urls") el.value = v.join("\n");
-    else el.value = Array.isArray(v) ? v.join(", ") : v == null ? "" : v;
-  }
-});
-$("config").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const f = e.target, body = {};
-  for (const el of f.elements) {
-    if (!el.name) continue;
-    if (el.type === "checkbox") body[el.name] = el.checked;
-    else if (el.name === "test_urls") body.test_urls = el.value.split("\n").map((s) => s.trim()).filter(Boolean);
-    else if (el.name === "interfaces") body.interfaces = el.value.trim() === "auto" ? "auto" : el.value.split(/[ ,]+/).filter(Boolean);
-    else if (CFG_LIST[el.name]) body[el.name] = CFG_LIST[el.name](el.value);
-    else if (el.name === "session_limit_gb") body[el.name] = el.value === "" ? null : Number(el.value);
-    else body[el.name] = Number(el.value);
-  }
-  try {
-    const r = await api("/api/config", { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    $("config-msg").textContent = "Saved and applied." + (r.restart_required.length ? ` Restart the server for: ${r.restart_required.join(", ")}.` : "");
-    refreshUsage();
-  } catch (err) {
-    const fields = err.body && err.body.fields ? Object.entries(err.body.fields).map(([k, m]) => `${k}: ${m}`).join("; ") : "";
-    $("config-msg").textContent = `Not saved: ${fields || err.message}`;
-  }
-});
-
 matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => chart && makeChart());
 document.addEventListener("visibilitychange", () => redrawChart(true));
-loadMeta();
-kick();
+document.addEventListener("DOMContentLoaded", () => { loadMeta(); kick(); });  // after usage.js, history.js, …

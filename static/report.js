@@ -5,6 +5,7 @@ const testId = decodeURIComponent(location.pathname.split("/").pop());
 const fmtGB = (gb) => (gb == null ? "–" : Number(gb).toFixed(gb >= 100 ? 1 : gb >= 1 ? 2 : 3) + " GB");
 const fmtMbps = (v) => (v == null ? "–" : Number(v).toFixed(1) + " Mbit/s");
 const fmtWhen = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "medium" }) : "–");
+const fmtClock = (iso) => (iso ? new Date(iso).toLocaleTimeString([], { timeStyle: "medium" }) : "–");
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 const CHART_MAX_W = 680;  // fits an A4 or Letter page at the print margins
 function fmtDur(s) {
@@ -24,7 +25,7 @@ function eventWhat(e) {
   if (e.kind === "throttle") {
     const drop = e.baseline_mbps ? Math.round(100 * (1 - e.throttled_mbps / e.baseline_mbps)) : null;
     return `${fmtMbps(e.baseline_mbps)} → ${fmtMbps(e.throttled_mbps)}` + (drop != null ? ` (${drop} % slower)` : "") +
-      (e.detected_at ? `; detected ${fmtWhen(e.detected_at)}` : "") + (e.end ? "" : "; still slow when the test ended");
+      (e.detected_at ? `; detected at ${fmtClock(e.detected_at)}` : "") + (e.end ? "" : "; still slow when the test ended");
   }
   if (e.kind === "outage") return `no data for ${e.duration_s != null ? fmtDur(e.duration_s) : "the rest of the test"}`;
   if (e.kind === "congestion") return `speed swung between ${fmtMbps(e.low_mbps)} and ${fmtMbps(e.high_mbps)} (median ${fmtMbps(e.median_mbps)}) around a ${fmtMbps(e.baseline_mbps)} baseline`;
@@ -32,7 +33,7 @@ function eventWhat(e) {
   return "";
 }
 function renderEvents(t) {
-  $("events").replaceChildren(...t.events.map((e) => row([e.kind, fmtWhen(e.start), e.end ? fmtWhen(e.end) : "–",
+  $("events").replaceChildren(...t.events.map((e) => row([e.kind, fmtClock(e.start), e.end ? fmtClock(e.end) : "–",
     e.at_gb != null ? fmtGB(e.at_gb) : "–", e.at_cycle_gb != null ? fmtGB(e.at_cycle_gb) : "–", eventWhat(e)])));
   $("no-events").hidden = t.events.length > 0;
 }
@@ -104,7 +105,7 @@ function chart(t, byGB, box) {
     ],
     axes: [{ ...axis, ...(byGB ? { label: "GB downloaded in this test", values: (u, v) => v.map((x) => x + " GB") } : { space: 80 }) },
       { ...axis, label: "Mbit/s", size: 56 }],
-    cursor: { show: false },
+    cursor: { show: false }, legend: { live: false },
     hooks: { draw: [shade(t, byGB)] },
   }, [xs, ys, base], box);
 }
