@@ -33,7 +33,7 @@ def world(tmp_path):
     def live(rx_mbps=0.0, used_gb=10.0, present=True):
         store.write_json_atomic(tmp_path / "collector.json", {
             "status": "running", "updated_at": datetime.now(timezone.utc).isoformat(), "interval_seconds": 1,
-            "interfaces": {"eth0": {"rx_bytes": 1, "tx_bytes": 1, "rx_bps": rx_mbps * 1e6, "tx_bps": 0,
+            "interfaces": {"eth0": {"rx_bytes": 1, "tx_bytes": 1, "rx_bps": None if rx_mbps is None else rx_mbps * 1e6, "tx_bps": 0,
                                     "counted": True, "present": present}},
             "counted": ["eth0"], "days": {NOW.date().isoformat(): {"eth0": [int(used_gb * 1e9), 0]}},
             "monitoring_since": (NOW - timedelta(days=1)).isoformat()})
@@ -124,9 +124,24 @@ def test_none_during_an_outage_or_without_the_collector(world):
     assert "collector is not counting" in world["sched"].status["why"]
 
 
+def test_no_probe_before_the_collector_has_a_rate(world):
+    world["live"](rx_mbps=None)
+    assert world["decide_after"](10) == 0
+    assert world["sched"].status["why"] == "waiting for the collector's first rates"
+
+
 def test_null_interval_turns_probes_off(world):
     (world["dir"] / "config.json").write_text(json.dumps({"probe_interval_minutes": None}))
     world["sched"].reload()
     world["live"]()
     assert world["decide_after"](10) == 0
     assert world["sched"].status["state"] == "off" and not world["sched"].status["enabled"]
+
+
+def test_a_failing_schedule_never_stops_the_supervisor(world, monkeypatch):
+    runner = probe_schedule.ProbeRunner([], world["dir"] / "config.json", world["dir"], clock=world["clock"],
+                                        popen=lambda *a, **k: pytest.fail("no probe may start"),
+                                        schedule=world["sched"])
+    monkeypatch.setattr(world["sched"], "decide", lambda busy: 1 / 0)
+    runner.tick(False, lambda: False, closing=False)
+    assert runner.status()["state"] == "error" and "ZeroDivisionError" in runner.status()["why"]

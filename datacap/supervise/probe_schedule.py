@@ -97,8 +97,8 @@ class ProbeSchedule:
             self.status["next_probe_at"] = due.astimezone(now.tzinfo).isoformat(timespec="seconds")
             if now < due:
                 return self._say("waiting", "waiting for the next interval")
-        if outage:
-            return self._say("waiting", outage)
+        if outage or rate is None:
+            return self._say("waiting", outage or "waiting for the collector's first rates")
         if self.quiet_since is None:
             return self._say("waiting", f"the link is busy ({rate / 1e6:.1f} Mbit/s of other traffic)")
         if t - self.quiet_since < QUIET_FOR_S:
@@ -135,7 +135,14 @@ class ProbeRunner:
             if test_running:
                 return "a test is running"
             return "a test started by hand is running" if test_elsewhere() else None
-        allow = self.schedule.decide(busy)
+        try:
+            allow = self.schedule.decide(busy)
+        except Exception as exc:  # noqa: BLE001  probes are an extra: they must never stop the supervisor
+            why = f"probe schedule failed: {type(exc).__name__}: {exc}"
+            if why != self.schedule.status.get("why"):
+                log.exception(why)
+            self.schedule.status.update(state="error", why=why)
+            return
         if allow:
             log.info("starting a probe (up to %.1f MB)", allow / 1e6)
             if c.spawn(["--max-bytes", str(allow)]):
