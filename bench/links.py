@@ -205,6 +205,23 @@ def burst(tmp):
             isp.terminate()
 
 
+@link_class
+def per_connection(tmp):
+    """10 Mbit/s per connection on a 200 Mbit/s line (an htb class per server port), 4 streams."""
+    with netns.veth_link() as link:
+        isps = [netns.start_fake_isp(link) for _ in range(4)]
+        try:
+            delayline.per_flow(link, "200mbit", "10mbit", [int(b.rsplit(":", 1)[1]) for _, b in isps])
+            SESSIONS.append(Session(tmp, [b + "/stream" for _, b in isps], streams=4))
+            d = SESSIONS[-1].wait_for(lambda d: d["session_duration"] >= 40, 70, "40 s")
+            report("per-connection", said=f"limited per connection to ~{d['per_connection_mbps']} Mbit/s "
+                   f"(true 9.55 of payload)", streams=d["stream_speeds_mbps"], total=d["speed_mbps"],
+                   false_events=len(d["throttle_events"]))
+        finally:
+            for proc, _ in isps:
+                proc.terminate()
+
+
 def outage(tmp, seconds, name):
     with delayline.tun_link(delay_ms=10) as (link, line):
         delayline.shape(link, "20mbit")
