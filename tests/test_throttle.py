@@ -284,3 +284,20 @@ def test_a_fast_first_few_seconds_do_not_set_the_baseline():
 def test_a_shallow_drop_soon_after_the_baseline_is_judged_against_the_speed_before_it():
     meter, det = run(lambda t: (20 if t < 22 else 10) * MBIT, 80, baseline_seconds=5)
     assert len(det.events) == 1 and det.events[0]["baseline_mbps"] == pytest.approx(20, rel=0.02)
+
+
+def test_a_long_mixed_session_keeps_every_kind_of_event_apart():
+    boost_end = 100e6 / (90 * MBIT)
+
+    def rate(t):
+        if t < boost_end:
+            return 90 * MBIT  # speed boost
+        if 120 <= t < 150 or 400 <= t < 430:
+            return 0  # outages
+        if 200 <= t < 300:
+            return 8 * MBIT  # a throttle
+        return 40 * MBIT
+    meter, det = run(rate, 500)
+    assert [e["kind"] for e in det.all_events] == ["burst", "outage", "throttle", "outage"]
+    assert_never_overlap(det.all_events)
+    assert det.events[0]["end"] is not None and abs(seconds_of(det.events[0]["end"]) - 300) < 1.5
