@@ -93,7 +93,7 @@ def _test_urls(v):
     if not isinstance(v, list) or not v:
         return f"must be a non-empty list of http/https URLs, got {v!r}"
     bad = [u for u in v if not _http_url(u)]
-    return f"not an http/https URL: {bad[0]!r}" if bad else None
+    return f"not an http/https URL: {', '.join(repr(u) for u in bad)}" if bad else None  # every bad one named
 
 
 def _interfaces(v):

@@ -151,7 +151,7 @@ function makeChart() {
       { ...SPEED, label: "Speed", stroke: colors.accent, value: (u, v) => (v == null ? "–" : v.toFixed(1) + " Mbit/s"), points: { show: false } },
       { ...BASE, label: "Baseline", stroke: colors.muted, value: (u, v) => (v == null ? "–" : v.toFixed(1) + " Mbit/s"), points: { show: false } },
     ],
-    axes: [{ ...axis, ...(view === "gb" ? { label: "GB used", values: (u, v) => v.map((x) => x + " GB") } : {}) }, { ...axis, label: "Mbit/s", size: 60 }],
+    axes: [{ ...axis, space: 80 /* px between time labels: they never collide */, ...(view === "gb" ? { label: "GB used", values: (u, v) => v.map((x) => x + " GB") } : {}) }, { ...axis, label: "Mbit/s", size: 60 }],
     cursor: { drag: { x: false, y: false } },  // no zoom: the axes are the session's
     hooks: { draw: [afterDraw] },
   }, chartData(), el);

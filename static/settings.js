@@ -1,6 +1,5 @@
 "use strict";
 // The forms: the ISP meter reading and the settings (PUT /api/config), each error shown at its field.
-// ---- forms ---------------------------------------------------------------------
 $("adjust").addEventListener("submit", async (e) => {
   e.preventDefault();
   try { await api("/api/usage/adjust", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ used_gb: Number(e.target.used_gb.value) }) }); e.target.reset(); refreshUsage(); }
@@ -18,6 +17,19 @@ $("settings").addEventListener("toggle", async () => {
     else el.value = Array.isArray(v) ? v.join(", ") : v == null ? "" : v;
   }
 });
+// each field's error beside it (aria-invalid, a line under the input); none left from the last try
+function markFields(form, fields) {
+  for (const el of form.querySelectorAll(".field-err")) el.remove();
+  for (const el of form.elements) if (el.name) el.removeAttribute("aria-invalid");
+  for (const [name, message] of Object.entries(fields || {})) {
+    const input = form.elements[name];
+    if (!input || !input.closest) continue;
+    const note = document.createElement("span");
+    note.className = "field-err err"; note.id = `err-${name}`; note.textContent = message;
+    input.setAttribute("aria-invalid", "true"); input.setAttribute("aria-describedby", note.id);
+    input.closest("label").append(note);
+  }
+}
 $("config").addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = e.target, body = {};
@@ -33,8 +45,10 @@ $("config").addEventListener("submit", async (e) => {
   try {
     const r = await api("/api/config", { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     $("config-msg").textContent = "Saved and applied." + (r.restart_required.length ? ` Restart the server for: ${r.restart_required.join(", ")}.` : "");
+    markFields(f, null);
     refreshUsage();
   } catch (err) {
+    markFields(f, err.body && err.body.fields);
     const fields = err.body && err.body.fields ? Object.entries(err.body.fields).map(([k, m]) => `${k}: ${m}`).join("; ") : "";
     $("config-msg").textContent = `Not saved: ${fields || err.message}`;
   }

@@ -1,6 +1,5 @@
 "use strict";
 // The cap panel, interfaces and system: renders of /api/usage, /api/interfaces, /api/system (dashboard.js polls).
-// ---- cap, interfaces, system ---------------------------------------------------
 function renderUsage(u) {
   const c = u.cycle, pct = c.percent;
   $("cap-pct").textContent = pct.toFixed(1);
@@ -16,12 +15,9 @@ function renderUsage(u) {
   $("cap-date").textContent = c.cap_reached ? "already reached" : c.cap_date ? fmtDate(c.cap_date) + " at this pace" : "not at this pace";
   const fired = u.alerts.filter((a) => a.cycle_start === c.start);
   $("cap-alerts").textContent = fired.length ? fired.map((a) => `${a.percent}% (${fmtDate(a.at)})`).join(", ") : "none";
-  const max = Math.max(1, ...c.daily.map((d) => d.bytes));
-  $("cap-daily").replaceChildren(...c.daily.map((d) => {
-    const div = document.createElement("div");
-    div.style.height = (100 * d.bytes / max) + "%"; div.title = `${d.date}: ${fmtGB(d.bytes)}`;
-    return div;
-  }));
+  renderDaily(c);
+  renderCapBanner(c);
+  renderInvite(u);
   const src = (u.sources || []).find((x) => x.counted), down = (u.sources || []).find((x) => x.counted && x.status === "failing");
   const what = src && src.type !== "local" ? src.label : `this computer (${u.counted.join(", ") || "no interface yet"})`;
   $("cap-note").classList.toggle("err", !!(u.ledger_error || down));
@@ -66,3 +62,44 @@ const refreshUsage = () => api("/api/usage").then((u) => { renderUsage(u); docum
 const refreshInterfaces = () => api("/api/interfaces").then(renderInterfaces).catch(() => {});
 const refreshSystem = () => api("/api/system").then(renderSystem).catch(() => {});
 
+
+// ---- daily bars, the budget line, the cap banner, the first-start invitation ------------
+const dayDate = (d) => new Date(d + "T12:00:00");  // a date without a time: noon local, never the day before
+function renderDaily(c) {
+  const cycleDays = Math.round((dayDate(c.end) - dayDate(c.start)) / 864e5) + 1;
+  const budget = c.cap_bytes / cycleDays;  // the even pace that uses the cap exactly by the cycle's end
+  const max = Math.max(1, budget * 1.15, ...c.daily.map((d) => d.bytes));
+  $("cap-daily").replaceChildren(...c.daily.map((d) => {
+    const div = document.createElement("div");
+    div.style.height = (100 * d.bytes / max) + "%"; div.title = `${fmtDate(dayDate(d.date))}: ${fmtGB(d.bytes)}`;
+    div.classList.toggle("over", d.bytes > budget);
+    return div;
+  }));
+  const line = $("cap-budget-line");
+  line.hidden = !c.daily.length; line.style.bottom = (100 * budget / max) + "%";
+  // dates under the first, middle and last bar; space-between keeps them apart at any width
+  const picks = c.daily.length > 6 ? [0, Math.floor((c.daily.length - 1) / 2), c.daily.length - 1] : c.daily.map((_, i) => i);
+  $("cap-daily-dates").replaceChildren(...[...new Set(picks)].map((i) => {
+    const span = document.createElement("span"); span.textContent = fmtDate(dayDate(c.daily[i].date)); return span;
+  }));
+  $("cap-daily-note").textContent = `Bars: data used each day (today last). Line: ${fmtGB(budget)} a day, the even pace for the cap.`;
+}
+function renderCapBanner(c) {
+  const b = $("cap-banner"), near = c.percent >= 90 || (c.cap_date && c.percent >= 50);
+  b.hidden = !(c.cap_reached || near);
+  b.classList.toggle("at", c.cap_reached);
+  b.textContent = c.cap_reached ? `Data cap reached: ${fmtGB(c.used_bytes)} of ${fmtGB(c.cap_bytes)} used this cycle. It resets ${fmtDate(c.resets_at)}.`
+    : `Near the cap: ${c.percent.toFixed(0)} % used (${fmtGB(c.used_bytes)} of ${fmtGB(c.cap_bytes)})` +
+      (c.cap_date ? `; at this pace it runs out ${fmtDate(c.cap_date)}, before the reset ${fmtDate(c.resets_at)}.` : ".");
+}
+function renderInvite(u) {
+  const c = u.cycle, late = Date.parse(c.monitoring_since) - dayDate(c.start).getTime() > 12 * 3600e3;
+  const show = late && !u.adjustments.some((a) => !a.undone && a.cycle_start === c.start);
+  const p = $("cap-invite");
+  p.hidden = !show;
+  if (!show || p.childElementCount) return;
+  const btn = document.createElement("button");
+  btn.type = "button"; btn.textContent = "Enter my ISP's reading";
+  btn.addEventListener("click", () => { $("adjust-box").open = true; $("adjust").used_gb.focus(); });
+  p.append(`datacap started counting ${fmtDate(c.monitoring_since)}, after this cycle began ${fmtDate(dayDate(c.start))}: what you used before is not in its count. Your ISP's meter knows it. `, btn);
+}
