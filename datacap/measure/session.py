@@ -198,6 +198,8 @@ class Downloader:
             "session_duration": round(self.active_s, 1),
             "throttle_detected": event is not None, "throttle_events": self.detector.events,
             "events": self.detector.all_events, "outage": self.detector.outage_open,
+            "stream_speeds_mbps": self.per_stream.speeds_mbps(),
+            "per_connection_mbps": self.per_stream.per_connection_mbps(),
             "streams": self.pool.n, "urls": self.urls, "limit_bytes": self.limit_bytes,
             "stop_at_cap": self.cfg["stop_at_cap"], "threshold_percent": self.cfg["throttle_threshold_percent"],
             **self._error_fields(total), "error_count": self.pool.error_count,
@@ -225,8 +227,6 @@ class Downloader:
             try:
                 store.write_json_atomic(self.path, snap)
                 self._synced_events, self._last_sync, self.save_error = self._durable_mark(), now, None
-            "stream_speeds_mbps": self.per_stream.speeds_mbps(),
-            "per_connection_mbps": self.per_stream.per_connection_mbps(),
             except OSError as exc:  # disk full or read-only: keep measuring, retry next tick
                 self.save_error = f"cannot save {self.path.name}: {exc.strerror or exc}"
                 log.error(self.save_error)
