@@ -26,13 +26,15 @@ def _mode_for(path, private):
     return mode & 0o600 if private else mode
 
 
-def write_json_atomic(path, obj, fsync=True, private=False):
+def write_json_atomic(path, obj, fsync=True, private=False, indent=None):
     """Write obj to path so a reader sees the old file or the new one, never a mix.
 
     private=True (a file holding a secret): the file is never readable by group or others.
+    indent: pretty-printed for a file people edit (config.json), else compact.
     """
     path = Path(path)
-    data = json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+    data = (json.dumps(obj, separators=(",", ":"), allow_nan=False) if indent is None
+            else json.dumps(obj, indent=indent, allow_nan=False) + "\n").encode()
     mode = _mode_for(path, private)
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + ".", dir=path.parent)
     try:

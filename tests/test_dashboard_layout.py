@@ -1,4 +1,7 @@
 """The dashboard's layout in a real Chromium: the two answers first, the cap's banner, dated bars, the invitation."""
+import json
+import os
+import stat
 from datetime import date, timedelta
 
 from harness import wait_for
@@ -47,8 +50,11 @@ def test_banner_near_and_at_the_cap_and_the_invitation_to_enter_the_meter_readin
     assert page.console_errors == []
 
 
-def test_settings_errors_are_shown_at_their_fields_naming_every_bad_url(server, page):  # noqa: F811
+def test_settings_errors_are_shown_at_their_fields_naming_every_bad_url_and_a_save_keeps_the_file_readable(
+        server, page):  # noqa: F811
     s = server()
+    before = s.config_path.read_text()
+    os.chmod(s.config_path, 0o640)
     page.goto(s.url + "/")
     page.locator("#settings summary").click()
     urls = page.get_by_label("Test URLs (one per line)")
@@ -64,3 +70,7 @@ def test_settings_errors_are_shown_at_their_fields_naming_every_bad_url(server, 
     wait_for(lambda: "Saved and applied" in page.inner_text("#config-msg"), 5, "saved")
     assert note.count() == 0 and urls.get_attribute("aria-invalid") is None
     assert s.get("/api/config").json()["test_urls"] == ["http://ok.example/b"]
+    after = s.config_path.read_text()  # still indented as it was, keys in their order, its mode kept
+    assert after.startswith('{\n  "test_urls": [\n    "http://ok.example/b"\n  ],\n') and after.endswith("}\n")
+    assert list(json.loads(after))[:len(json.loads(before))] == list(json.loads(before))
+    assert stat.S_IMODE(os.stat(s.config_path).st_mode) == 0o640

@@ -39,6 +39,18 @@ def on_disk(path):
     return raw
 
 
+def indent_of(path):
+    """config.json's indentation, so a save keeps the file as people wrote it (None: it was one line)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return 2
+    for line in lines[1:]:
+        if line.strip():
+            return (len(line) - len(line.lstrip(" "))) or None
+    return 2 if not lines else None
+
+
 @bp.put("/api/config")
 def put_config():
     body = json_body(required=True)
@@ -51,7 +63,8 @@ def put_config():
         raise BadRequest("invalid config; nothing was changed", exc.errors) from None
     with v.state_lock:
         merged = {**on_disk(v.config_path), **body}
-        store.write_json_atomic(v.config_path, merged, private=bool(merged.get("auth_token")))
+        store.write_json_atomic(v.config_path, merged, private=bool(merged.get("auth_token")),
+                                indent=indent_of(v.config_path))  # its formatting and key order kept
     restart = [k for k in ("host", "port") if fresh[k] != v.cfg[k]]
     v.cfg = fresh
     if v.supervisor is not None:
