@@ -139,6 +139,16 @@ function afterDraw(u) {  // uPlot's public draw hook: shade the throttle events
     ctx.restore();
   }
 }
+// pauses (the wall clock jumps between two points) and outages are gaps in the line, never a slope
+// or a run of zeros: uPlot's public series.gaps hook returns the pixel spans to leave out
+function lineGaps(u, sidx, i0, i1, nullGaps) {
+  if (view !== "time") return nullGaps;
+  const x = u.data[0], px = (v) => Math.round(u.valToPos(v, "x", true)), out = [...nullGaps];
+  for (let i = Math.max(i0, 1); i <= i1; i++) if (x[i] - x[i - 1] > 2.5) out.push([px(x[i - 1]), px(x[i])]);
+  for (const ev of ((stats && stats.events) || []).filter((e) => e.kind === "outage")) out.push(eventSpan(u, { ...ev, end_at_bytes: ev.at_bytes }));
+  out.sort((a, b) => a[0] - b[0]);
+  return out.reduce((m, g) => (m.length && g[0] <= m[m.length - 1][1] ? (m[m.length - 1][1] = Math.max(m[m.length - 1][1], g[1]), m) : [...m, g]), []);
+}
 function makeChart() {
   if (chart) chart.destroy();
   colors = { shade: css("--shade"), bad: css("--bad"), accent: css("--accent"), muted: css("--muted") };
@@ -148,7 +158,7 @@ function makeChart() {
     scales: { x: { time: view === "time", range: xRange }, y: { auto: false, range: () => [0, yMax()] } },
     series: [
       view === "time" ? {} : { label: "GB used", value: (u, v) => (v == null ? "–" : v.toFixed(2) + " GB") },
-      { ...SPEED, label: "Speed", stroke: colors.accent, value: (u, v) => (v == null ? "–" : v.toFixed(1) + " Mbit/s"), points: { show: false } },
+      { ...SPEED, gaps: lineGaps, label: "Speed", stroke: colors.accent, value: (u, v) => (v == null ? "–" : v.toFixed(1) + " Mbit/s"), points: { show: false } },
       { ...BASE, label: "Baseline", stroke: colors.muted, value: (u, v) => (v == null ? "–" : v.toFixed(1) + " Mbit/s"), points: { show: false } },
     ],
     axes: [{ ...axis, space: 80 /* px between time labels: they never collide */, ...(view === "gb" ? { label: "GB used", values: (u, v) => v.map((x) => x + " GB") } : {}) }, { ...axis, label: "Mbit/s", size: 60 }],

@@ -173,3 +173,16 @@ def test_meta_names_connecting_and_what_it_allows(client):
     meta = client.get("/api/meta").get_json()
     assert "connecting" in meta["statuses"] and "connecting" in meta["live"]
     assert meta["actions"]["connecting"] == ["pause", "stop"]
+
+
+def test_average_is_never_above_peak_even_before_a_second_has_closed(tmp_path):
+    clock = Clock()
+    d, pool = session(tmp_path, clock)
+    pool.bytes = 5_000_000  # bytes already in when the first sample is taken
+    d.tick()
+    run_for(d, clock, pool, 0.5, 80)
+    snap = d.snapshot()
+    assert snap["avg_speed"] > 0 and snap["peak_speed"] >= snap["avg_speed"]
+    run_for(d, clock, pool, 5, 80)
+    snap = d.snapshot()
+    assert snap["peak_speed"] >= snap["avg_speed"]

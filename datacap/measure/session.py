@@ -192,7 +192,9 @@ class Downloader:
             "updated_at": iso(self.wall()), "update_interval_seconds": self.cfg["update_interval_seconds"],
             "speed_mbps": round(mbps(self.meter.rate_bps()), 3) if self.state is State.RUNNING else 0.0,
             "avg_speed": round(mbps(total / self.active_s), 3) if self.active_s > 0 else 0.0,
-            "peak_speed": round(mbps(self.meter.peak_bps), 3),
+            # the fastest closed second; bytes before the first bin closes count in the average only,
+            # so the peak is never shown below the average (a test of a few seconds)
+            "peak_speed": round(mbps(max(self.meter.peak_bps, total / self.active_s if self.active_s > 0 else 0)), 3),
             "baseline_speed": round(mbps(base), 3) if base is not None else None,
             "total_bytes": total, "total_gb": round(total / 1e9, 4),
             "session_duration": round(self.active_s, 1),
