@@ -8,6 +8,7 @@ from werkzeug.exceptions import Conflict
 
 from datacap import config as configmod
 from datacap import store
+from datacap.web import secrets
 from datacap.web.errors import BadRequest, json_body
 from datacap.web.views import views
 
@@ -17,9 +18,7 @@ bp = Blueprint("config", __name__)
 
 @bp.get("/api/config")
 def get_config():
-    cfg = views().cfg
-    shown = {k: v for k, v in cfg.items() if k != "auth_token"}
-    return jsonify({**shown, "auth_token_set": bool(cfg.get("auth_token"))})
+    return jsonify(secrets.masked(views().cfg))
 
 
 def on_disk(path):
@@ -57,13 +56,14 @@ def put_config():
     if not body:
         raise BadRequest("request body is an empty object: send the settings to change")
     v = views()
+    body = secrets.restored(body, v.cfg)
     try:
         fresh = configmod.validate({**v.cfg, **body})
     except configmod.ConfigError as exc:
         raise BadRequest("invalid config; nothing was changed", exc.errors) from None
     with v.state_lock:
         merged = {**on_disk(v.config_path), **body}
-        store.write_json_atomic(v.config_path, merged, private=bool(merged.get("auth_token")),
+        store.write_json_atomic(v.config_path, merged, private=secrets.private(merged),
                                 indent=indent_of(v.config_path))  # its formatting and key order kept
     restart = [k for k in ("host", "port") if fresh[k] != v.cfg[k]]
     v.cfg = fresh
