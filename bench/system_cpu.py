@@ -1,6 +1,6 @@
 """The whole datacap system's CPU on a shaped link against curl's: server, collector, downloader, a dashboard polling.
 
-    python bench/system_cpu.py [--rate 1gbit] [--seconds 20] [--pairs 3] [--streams 1] [--py-spy DIR]
+    python bench/system_cpu.py [--rate 1gbit] [--seconds 20] [--pairs 3] [--streams 1] [--no-dashboard] [--py-spy DIR]
 
 A network namespace of our own (10.234.0.0/16) joined by a veth pair; `tbf` in the namespace
 shapes what it sends us to --rate; Debian's nginx in it serves a sparse file (sendfile on).
@@ -135,7 +135,7 @@ def py_spy(procs, seconds, folder):
     out = []
     for name, p in procs.items():
         path = Path(folder) / f"{name}.txt"
-        rec = subprocess.Popen(["py-spy", "record", "--nonblocking", "-r", "100", "-d", str(int(seconds)), "-f", "raw",
+        rec = subprocess.Popen(["py-spy", "record", "--nonblocking", "-r", "250", "-d", str(int(seconds)), "-f", "raw",
                                 "-p", str(p.pid), "-o", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         out.append((name, rec, path))
     return out
@@ -157,15 +157,15 @@ def print_hot_frames(recorders, top=6):
             print(f"      {100 * n / max(total, 1):5.1f} % {frame}")
 
 
-def measure_datacap(url, host_if, seconds, streams, spy_dir):
+def measure_datacap(url, host_if, seconds, streams, spy_dir, polling=True):
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(tmp, test_urls=[url], update_interval_seconds=1, stop_at_cap=False).start()
         stop = threading.Event()
         try:
             assert server.post("/api/start", json={"streams": streams}).status_code == 200
             wait_for(lambda: server.stats()["speed_mbps"] > 0, 15, "a running session")
-            poller = threading.Thread(target=dashboard, args=(server.url, stop), daemon=True)
-            poller.start()
+            if polling:
+                threading.Thread(target=dashboard, args=(server.url, stop), daemon=True).start()
             time.sleep(WARMUP_S)
             children = server.children()
             procs = {"server": psutil.Process(server.proc.pid), **children}
@@ -188,6 +188,8 @@ def main():
     p.add_argument("--pairs", type=int, default=3)
     p.add_argument("--streams", type=int, default=1)
     p.add_argument("--py-spy", dest="spy_dir", help="record the datacap processes with py-spy into this folder")
+    p.add_argument("--no-dashboard", dest="polling", action="store_false",
+                   help="no poller: what the dashboard costs the server is the difference")
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (a network namespace and a veth pair)")
@@ -199,14 +201,15 @@ def main():
         server = Nginx(FILE_BYTES, host=ns_ip, port=8080, prefix=["ip", "netns", "exec", ns]).start()
         try:
             print(f"{args.rate} tbf veth, nginx {server.url}, {args.seconds:g}-s windows after {WARMUP_S:g} s, "
-                  f"datacap with {args.streams} stream(s); {os.cpu_count()} CPUs")
+                  f"datacap with {args.streams} stream(s), {'a' if args.polling else 'no'} dashboard polling; "
+                  f"{os.cpu_count()} CPUs")
             for k in range(args.pairs):
                 load = os.getloadavg()[0]
                 order = ["curl", "datacap"] if k % 2 == 0 else ["datacap", "curl"]
                 line = []
                 for name in order:
                     r = (measure_curl(server.url, host_if, args.seconds) if name == "curl" else
-                         measure_datacap(server.url, host_if, args.seconds, args.streams, args.spy_dir))
+                         measure_datacap(server.url, host_if, args.seconds, args.streams, args.spy_dir, args.polling))
                     results[name].append(r)
                     per = ", ".join(f"{n} {c:.1f}" for n, c in r["per_process"].items()) if name == "datacap" else ""
                     line.append(f"{name} {r['cpu_percent']:5.1f} % of a core at {r['mbps']:4.0f} Mbit/s"
@@ -217,8 +220,10 @@ def main():
     c = statistics.median(r["cpu_percent"] for r in results["curl"])
     d = statistics.median(r["cpu_percent"] for r in results["datacap"])
     pair = statistics.median(a["cpu_percent"] / b["cpu_percent"] for a, b in zip(results["datacap"], results["curl"]))
+    per_byte = statistics.median((a["cpu_percent"] / a["mbps"]) / (b["cpu_percent"] / b["mbps"])
+                                 for a, b in zip(results["datacap"], results["curl"]))
     print(f"median CPU: whole datacap system {d:.1f} % of a core, curl {c:.1f} % -> {d / c:.2f}x curl "
-          f"(median of pair ratios {pair:.2f}x; target <= 1.1x)")
+          f"(median of pair ratios {pair:.2f}x; per byte moved {per_byte:.2f}x; target <= 1.1x)")
 
 
 if __name__ == "__main__":
