@@ -199,6 +199,7 @@ async function poll() {
   try {
     const incremental = session !== undefined && lastT != null && polls % FULL_REFRESH_POLLS !== 0;
     const s = await api("/api/stats" + (incremental ? `?since=${lastT}` : ""));
+    await domReady;
     if (incremental && s.session_id !== session) { session = undefined; return kick(); }
     performance.clearResourceTimings();  // one entry per fetch otherwise piles up to Chromium's 250
     if (!incremental) { resetSeries(); addPoints([...(s.history || []).filter((p) => !s.data_points.length || p.t < s.data_points[0].t), ...s.data_points]); }
@@ -234,4 +235,8 @@ async function loadMeta() {
 
 matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => chart && makeChart());
 document.addEventListener("visibilitychange", () => redrawChart(true));
-document.addEventListener("DOMContentLoaded", () => { loadMeta(); kick(); });  // after usage.js, history.js, …
+// The first answers are fetched while the other scripts load; they are drawn once usage.js, history.js, …
+// are there (DOMContentLoaded waits for them): first data paints sooner than fetching after it.
+const domReady = new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve));
+loadMeta();
+kick();

@@ -171,7 +171,7 @@ def verdict(t):
         drop = 100 * (1 - e["throttled_mbps"] / e["baseline_mbps"]) if e.get("baseline_mbps") else 0
         text = (f"Throttled after {e['at_gb']:.2f} GB of this test: {e['baseline_mbps']:.1f} → "
                 f"{e['throttled_mbps']:.1f} Mbit/s ({drop:.0f} % slower)")
-        if e.get("at_cycle_gb") is not None:
+        if e.get("at_cycle_gb") is not None and e["at_cycle_gb"] >= e["at_gb"]:  # else the count missed the test
             text += f", at {e['at_cycle_gb']:.2f} GB into the billing cycle"
         text += "; the speed came back later" if e.get("end") else "; still slow when the test ended"
         if len(throttles) > 1:

@@ -81,7 +81,7 @@ class Views:
             "cycle_used_bytes": summary["used_bytes"], "data_points": points, "last_update": d["updated_at"],
         }
         for key in ("total_gb", "total_bytes", "session_duration", "avg_speed", "peak_speed", "baseline_speed",
-                    "throttle_events", "session_id", "session_start", "streams", "urls", "limit_bytes",
+                    "throttle_events", "events", "session_id", "session_start", "streams", "urls", "limit_bytes",
                     "stop_at_cap", "threshold_percent", "last_error", "error_count", "url_errors", "problem"):
             out[key] = d[key]
         if since is None:
