@@ -1,0 +1,170 @@
+"""The detector on the shapes of real links (threshold's edge, policer, outages, congestion, bursts, slow
+start), on a fake clock with synthetic bins; tests/test_links.py runs a few of them on real links."""
+import math
+import random
+from datetime import datetime
+
+import pytest
+
+from test_throttle import MBIT, WALL0, noisy, run
+
+
+def seconds_of(iso_text):
+    return datetime.fromisoformat(iso_text).timestamp() - WALL0
+
+
+def kinds(det, kind):
+    return [e for e in det.all_events if e["kind"] == kind]
+
+
+def assert_never_overlap(events):
+    for a, b in zip(events, events[1:]):
+        assert a["end"] is not None and seconds_of(b["start"]) >= seconds_of(a["end"]), (a, b)
+
+
+def test_throttle_at_the_thresholds_edge_is_exactly_one_event():
+    for seed in range(6):
+        base = noisy(80, 0.05, seed=seed)
+        drop_t = 38.2  # 80 -> 40 Mbit/s: exactly the default 50 %
+        meter, det = run(lambda t: base(t) * (1 if t < drop_t else 0.5), 120)
+        assert len(det.events) == 1, (seed, det.events)
+        ev = det.events[0]
+        assert abs(seconds_of(ev["start"]) - drop_t) < 1.0
+        assert seconds_of(ev["detected_at"]) - drop_t <= 27  # a shallow drop must outlast congestion swings
+        assert ev["throttled_mbps"] == pytest.approx(40, rel=0.10)
+
+
+def test_a_throttle_that_hovers_near_the_open_level_never_splits_into_several_events():
+    base = noisy(80, 0.15, seed=5)
+    meter, det = run(lambda t: base(t) * (1 if t < 30 else 0.4 if t < 50 else 0.45 if int(t) % 4 else 0.6), 180)
+    assert len(det.events) == 1 and det.events[0]["end"] is None
+
+
+def test_recovery_closes_only_when_clearly_back_and_a_second_throttle_starts_after_it():
+    def rate(t):
+        return (16 if 30 <= t < 60 else 45 if 60 <= t < 80 else 16 if 110 <= t < 140 else 80) * MBIT
+    meter, det = run(rate, 170)
+    assert len(det.events) == 2  # 45 Mbit/s is above the open level but not clearly back
+    first, second = det.events
+    assert abs(seconds_of(first["end"]) - 80) < 1.5
+    assert abs(seconds_of(second["start"]) - 110) < 1.0
+    assert_never_overlap(det.events)
+
+
+def test_128_kbit_policer_with_silent_seconds_is_found_within_30_s():
+    rng = random.Random(4)
+    drop_t = 45.0
+    pattern = {}
+
+    def rate(t):  # after the drop: bursty arrivals, about one second in six has no bytes at all
+        if t < drop_t:
+            return 10 * MBIT
+        s = int(t)
+        if s not in pattern:
+            pattern[s] = 0.0 if rng.random() < 1 / 6 else rng.uniform(0.5, 1.5) * 0.128 * MBIT * 6 / 5
+        return pattern[s]
+    meter, det = run(rate, 120)
+    assert len(det.events) == 1, det.all_events
+    ev = det.events[0]
+    assert seconds_of(ev["detected_at"]) - drop_t <= 30
+    assert ev["throttled_mbps"] == pytest.approx(0.128, rel=0.10)
+    assert kinds(det, "outage") == []
+
+
+@pytest.mark.parametrize("outage_s", [20, 300])
+def test_outage_is_an_outage_event_and_measuring_resumes_after_it(outage_s):
+    start = 40
+
+    def rate(t):
+        if start <= t < start + outage_s:
+            return 0
+        ramp = min(1.0, (t - start - outage_s + 0.5) / 3) if t >= start + outage_s else 1.0
+        return 50 * MBIT * ramp
+    meter, det = run(rate, start + outage_s + 60)
+    assert det.events == []
+    outages = kinds(det, "outage")
+    assert len(outages) == 1
+    o = outages[0]
+    assert abs(seconds_of(o["start"]) - start) <= 1 and abs(seconds_of(o["end"]) - start - outage_s) <= 1
+    assert o["duration_s"] == pytest.approx(outage_s, abs=1)
+    assert det.baseline_bps == pytest.approx(50 * MBIT, rel=0.05)
+
+
+def test_a_throttle_after_an_outage_is_still_found():
+    meter, det = run(lambda t: 0 if 40 <= t < 70 else (80 if t < 100 else 8) * MBIT, 140)
+    assert len(kinds(det, "outage")) == 1 and len(det.events) == 1
+    assert abs(seconds_of(det.events[0]["start"]) - 100) < 1
+
+
+def congestion(seed, first_mbps=None, first_s=12):
+    rng = random.Random(seed)
+    edges, t = [], 0.0
+    while t < 400:
+        edges.append((t, rng.uniform(30, 80)))
+        t += rng.uniform(5, 10)
+
+    def rate(t):
+        if first_mbps is not None and t < first_s:
+            return first_mbps * MBIT
+        level = [v for e, v in edges if e <= t][-1]
+        return level * MBIT * (1 + 0.05 * math.sin(t * 7.3))
+    return rate
+
+
+@pytest.mark.parametrize("first", [None, 80, 30, 100])
+def test_five_minutes_of_random_30_to_80_congestion_is_never_a_throttle(first):
+    for seed in range(8):
+        meter, det = run(congestion(seed, first), 300)
+        assert det.events == [], (seed, det.events)
+        found = kinds(det, "congestion")
+        assert found, (seed, det.all_events)
+        assert found[-1]["spread_percent"] > 35
+
+
+def test_speed_boost_is_an_initial_burst_with_the_sustained_rate_as_baseline():
+    boost_bytes = 100e6
+
+    def rate(t):
+        return (90 if t * 90 * MBIT < boost_bytes else 38) * MBIT
+    meter, det = run(rate, 120)
+    assert det.events == []
+    (burst,) = kinds(det, "burst")
+    assert burst["bytes"] == pytest.approx(boost_bytes, rel=0.05)
+    assert burst["burst_mbps"] == pytest.approx(90, rel=0.05) and burst["sustained_mbps"] == pytest.approx(38, rel=0.05)
+    assert det.baseline_bps == pytest.approx(38 * MBIT, rel=0.03)
+    assert "then 38 Mbit/s sustained" in burst["text"]
+
+
+def test_long_satellite_slow_start_does_not_lower_the_baseline():
+    def rate(t):  # cwnd doubles every 600 ms RTT for ~6 s, then creeps up
+        return min(20, 0.05 * 2 ** (t / 0.6)) * MBIT
+    meter, det = run(rate, 60)
+    assert det.baseline_bps == pytest.approx(20 * MBIT, rel=0.05)
+
+
+def test_a_fast_first_few_seconds_do_not_set_the_baseline():
+    meter, det = run(lambda t: (200 if t < 3 else 60) * MBIT, 60)
+    assert det.baseline_bps == pytest.approx(60 * MBIT, rel=0.03)
+    assert det.events == []
+
+
+def test_a_shallow_drop_soon_after_the_baseline_is_judged_against_the_speed_before_it():
+    meter, det = run(lambda t: (20 if t < 22 else 10) * MBIT, 80, baseline_seconds=5)
+    assert len(det.events) == 1 and det.events[0]["baseline_mbps"] == pytest.approx(20, rel=0.02)
+
+
+def test_a_long_mixed_session_keeps_every_kind_of_event_apart():
+    boost_end = 100e6 / (90 * MBIT)
+
+    def rate(t):
+        if t < boost_end:
+            return 90 * MBIT  # speed boost
+        if 120 <= t < 150 or 400 <= t < 430:
+            return 0  # outages
+        if 200 <= t < 300:
+            return 8 * MBIT  # a throttle
+        return 40 * MBIT
+    meter, det = run(rate, 500)
+    assert [e["kind"] for e in det.all_events] == ["burst", "outage", "throttle", "outage"]
+    assert_never_overlap(det.all_events)
+    assert det.events[0]["end"] is not None and abs(seconds_of(det.events[0]["end"]) - 300) < 1.5
