@@ -84,7 +84,7 @@
     timer = setTimeout(poll, POLL_MS);
     if (document.hidden) return;
     try {
-      const r = await fetch("/api/probes", { cache: "no-store" });
+      const r = await fetch("/api/probes?cycle=this", { cache: "no-store" });
       if (!r.ok) return;
       body = await r.json();
     } catch (e) {

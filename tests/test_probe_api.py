@@ -22,7 +22,9 @@ def test_api_probes_shows_this_cycles_probes_budget_and_the_open_finding(tmp_pat
     cfg = {"data_cap_gb": 10, "probe_budget_percent": 2}
     app = create_app(cfg, data_dir=tmp_path)
     start = write_probes(tmp_path, app.extensions["datacap"].cfg, [90, 91, 90, 3, 3])
-    body = app.test_client().get("/api/probes").get_json()
+    every = app.test_client().get("/api/probes").get_json()
+    assert [p["id"] for p in every["probes"]] == ["old", "p0", "p1", "p2", "p3", "p4"]
+    body = app.test_client().get("/api/probes?cycle=this").get_json()
     assert [p["id"] for p in body["probes"]] == ["p0", "p1", "p2", "p3", "p4"]
     assert body["budget"] == {"budget_bytes": 2 * 10 ** 8, "spent_bytes": 10 ** 7, "left_bytes": 19 * 10 ** 7,
                               "used_percent": 5.0}

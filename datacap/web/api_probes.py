@@ -5,6 +5,8 @@ from datacap.measure import probe_file
 from datacap.web.views import views
 
 bp = Blueprint("probes", __name__)
+
+
 def long_tests(v):
     """Throttle events of this and past tests that know where they were in the cycle."""
     d = v.downloader.read()  # normalized by its reader
@@ -23,11 +25,13 @@ def long_tests(v):
 
 
 def probes_view(v, cycle=None):
+    """cycle: None for every kept cycle, "this" for the current one, or a cycle's first day."""
     doc = probe_file.reader(v.data_dir).read()
     summary = v.summary()
     this = summary["start"]
-    shown = doc["probes"] if cycle == "all" else probe_file.of_cycle(doc, cycle or this)
-    findings = [f for f in doc["findings"] if cycle == "all" or f.get("cycle_start") == (cycle or this)]
+    wanted = this if cycle == "this" else cycle
+    shown = doc["probes"] if wanted is None else probe_file.of_cycle(doc, wanted)
+    findings = [f for f in doc["findings"] if wanted is None or f.get("cycle_start") == wanted]
     current = [f for f in doc["findings"] if f.get("cycle_start") == this]
     status = v.supervisor.probe_status() if v.supervisor is not None and hasattr(v.supervisor, "probe_status") else None
     return {
@@ -44,13 +48,13 @@ def probes_view(v, cycle=None):
 
 @bp.get("/api/probes")
 def probes():
-    """?cycle=<first day> for a past cycle, ?cycle=all for every kept one; this cycle by default."""
+    """Every kept cycle's probes; ?cycle=this for the current cycle's, ?cycle=<first day> for one."""
     return jsonify(probes_view(views(), request.args.get("cycle")))
 
 
 def gauges(v):
     """(name, help, value) for /metrics, from the same view as the API."""
-    p = probes_view(v)
+    p = probes_view(v, "this")
     last = next((x for x in reversed(p["probes"]) if x["mbps"]), None)
     f = p["finding"]
     return [
