@@ -86,7 +86,7 @@ def test_probe_on_a_dead_link_gives_up_and_costs_nothing():
     r = run(SimulatedLink(clock, 80, 0.01, fail=True), clock)
     assert r.stopped_by == "error" and r.bytes == 0 and r.mbps is None
     assert r.error == "connection refused"
-    assert r.seconds <= probe.NO_BYTES_S + 0.1
+    assert r.seconds <= probe.ERRORS_GIVE_UP_S + 0.1
 
 
 def test_probe_cancelled_by_a_signal_keeps_its_bytes():

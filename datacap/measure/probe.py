@@ -17,6 +17,7 @@ SETTLE_ESTIMATES = 3
 SETTLE_TOLERANCE = 0.025
 MAX_SECONDS = 20.0  # a probe never runs longer (a 600 ms-RTT link settles in about 8 s)
 NO_BYTES_S = 8.0  # nothing at all by then: the link is down, not slow
+ERRORS_GIVE_UP_S = 2.0  # refused or unreachable, and not a byte since: an outage, no need to wait longer
 SAMPLE_S = 0.02
 PROBE_STREAMS = 2  # two streams leave slow start sooner than one and share out loss; few enough to stay light
 
@@ -105,6 +106,8 @@ def measure(urls, max_bytes, max_seconds=MAX_SECONDS, streams=PROBE_STREAMS, can
                 stopped_by = "bytes"
             elif t >= max_seconds or (total == 0 and t >= NO_BYTES_S):
                 stopped_by = "time"
+            elif total == 0 and pool.last_error and t >= ERRORS_GIVE_UP_S:
+                stopped_by = "error"
             elif cancelled():
                 stopped_by = "cancelled"
     finally:
