@@ -25,6 +25,7 @@ import netns  # noqa: E402
 from linkcheck import Session, epoch, goodput_mbps, kinds, overlapping  # noqa: E402
 
 CLASSES = {}
+SEED = 1  # of the congestion's random rates (--seed)
 SESSIONS = []  # stopped after each class
 
 
@@ -113,7 +114,7 @@ def satellite(tmp, streams, name):
 @link_class
 def edge(tmp):
     """80 -> 40 Mbit/s: exactly the default 50 % threshold."""
-    with netns.veth_link(rate="80mbit") as link:
+    with delayline.veth_link(rate="80mbit") as link:
         isp, base = netns.start_fake_isp(link)
         try:
             s = session(tmp, base)
@@ -125,7 +126,7 @@ def edge(tmp):
 
 @link_class
 def deep(tmp):
-    with netns.veth_link(rate="80mbit") as link:
+    with delayline.veth_link(rate="80mbit") as link:
         isp, base = netns.start_fake_isp(link)
         try:
             s = session(tmp, base)
@@ -137,7 +138,7 @@ def deep(tmp):
 
 @link_class
 def policed_128k(tmp):
-    with netns.veth_link() as link, delayline.policer_ready(link) as ifb:
+    with delayline.veth_link() as link, delayline.policer_ready(link) as ifb:
         delayline.shape(link, "4mbit")
         isp, base = netns.start_fake_isp(link)
         try:
@@ -160,7 +161,7 @@ def policed_128k(tmp):
 
 @link_class
 def steady_policed(tmp):
-    with netns.veth_link() as link, delayline.policer_ready(link) as ifb:
+    with delayline.veth_link() as link, delayline.policer_ready(link) as ifb:
         delayline.police(ifb, 2_000_000)
         isp, base = netns.start_fake_isp(link)
         try:
@@ -170,10 +171,10 @@ def steady_policed(tmp):
 
 
 @link_class
-def congestion(tmp, minutes=5, seed=1):
+def congestion(tmp, minutes=5):
     """80 Mbit/s for 12 s, then a random 30-80 Mbit/s every 5-10 s."""
-    rng = random.Random(seed)
-    with netns.veth_link(rate="80mbit") as link:
+    rng = random.Random(SEED)
+    with delayline.veth_link(rate="80mbit") as link:
         isp, base = netns.start_fake_isp(link)
         try:
             s = session(tmp, base)
@@ -184,7 +185,7 @@ def congestion(tmp, minutes=5, seed=1):
                 time.sleep(rng.uniform(5, 10))
             d = s.read()
             cong = kinds(d, "congestion")
-            report(f"congestion {minutes}min", false_events=len(d["throttle_events"]),
+            report(f"congestion {minutes}min seed {SEED}", false_events=len(d["throttle_events"]),
                    congestion_events=len(cong), overlaps=len(overlapping(d["events"])),
                    last=(cong[-1] if cong else None), baseline=f"{d['baseline_speed']} Mbit/s")
         finally:
@@ -194,7 +195,7 @@ def congestion(tmp, minutes=5, seed=1):
 @link_class
 def burst(tmp):
     """A cable speed boost: the first ~100 MB at 90 Mbit/s, then a steady 38."""
-    with netns.veth_link(rate="90mbit") as link:
+    with delayline.veth_link(rate="90mbit") as link:
         isp, base = netns.start_fake_isp(link)
         try:
             s = session(tmp, base)
@@ -208,7 +209,7 @@ def burst(tmp):
 @link_class
 def per_connection(tmp):
     """10 Mbit/s per connection on a 200 Mbit/s line (an htb class per server port), 4 streams."""
-    with netns.veth_link() as link:
+    with delayline.veth_link() as link:
         isps = [netns.start_fake_isp(link) for _ in range(4)]
         try:
             delayline.per_flow(link, "200mbit", "10mbit", [int(b.rsplit(":", 1)[1]) for _, b in isps])
@@ -260,7 +261,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="*", choices=sorted(CLASSES), help="run only these classes")
     p.add_argument("--list", action="store_true")
+    p.add_argument("--seed", type=int, default=1, help="the congestion class's random rates")
     a = p.parse_args()
+    global SEED
+    SEED = a.seed
     if a.list:
         print("\n".join(CLASSES))
         return

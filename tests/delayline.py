@@ -4,7 +4,8 @@
   written to the other after `delay_s`, dropped with probability `loss`, and all of them are
   dropped while `down` (an outage);
 - `tun_link(...)`: a network namespace (the fake ISP's host) reached from this one only through a
-  delay line; addresses from 10.235.0.0/16;
+  delay line; `veth_link(...)`: one joined by a veth pair; addresses from 10.235.0.0/16, a /30
+  that no interface here uses yet (other tests and benches build links at the same time);
 - `shape(...)` sets a `tbf` rate on what the ISP sends us; `police(...)` drops what exceeds a rate
   with no queue (a tiny-limit `tbf` on an `ifb` fed by an ingress redirect on our side), as a
   cellular policer does; `per_flow(...)` gives each server port its own `htb` class.
@@ -109,6 +110,40 @@ def _tag():
     return f"{os.getpid() % 100000:05d}{random.randrange(100):02d}"
 
 
+def free_pair(first, last):
+    """(our address, the ISP's) in a /30 of 10.235.first-last.0 that no interface here uses yet."""
+    for _ in range(200):
+        net = f"10.235.{random.randint(first, last)}.{4 * random.randrange(64)}"
+        if not sh("ip", "-o", "addr", "show", "to", f"{net}/30").stdout.strip():
+            base = net.rsplit(".", 1)
+            return f"{base[0]}.{int(base[1]) + 1}", f"{base[0]}.{int(base[1]) + 2}"
+    raise RuntimeError("no free /30 in 10.235.0.0/16")
+
+
+@contextlib.contextmanager
+def veth_link(rate=None):
+    """Like netns.veth_link, in 10.235.128-250.x with names no other test or bench uses at the same time."""
+    tag = _tag()
+    ns, host_if, ns_if = f"dcv{tag}", f"dch{tag}", f"dcn{tag}"
+    host_ip, ns_ip = free_pair(128, 250)
+    try:
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+        sh("ip", "link", "set", ns_if, "netns", ns)
+        sh("ip", "addr", "add", f"{host_ip}/30", "dev", host_if)
+        sh("ip", "link", "set", host_if, "up")
+        in_ns(ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if)
+        in_ns(ns, "ip", "link", "set", ns_if, "up")
+        in_ns(ns, "ip", "link", "set", "lo", "up")
+        link = netns.Link(ns, host_if, host_ip, ns_ip)
+        if rate:
+            shape(link, rate)
+        yield link
+    finally:
+        sh("ip", "link", "del", host_if, check=False)
+        sh("ip", "netns", "del", ns, check=False)
+
+
 @contextlib.contextmanager
 def tun_link(delay_ms=0, loss=0.0):
     """Yield (netns.Link, DelayLine): the ISP's namespace behind a userspace delay line.
@@ -117,8 +152,7 @@ def tun_link(delay_ms=0, loss=0.0):
     """
     tag = _tag()
     ns, host_if, ns_if = f"dcl{tag}", f"dcta{tag}", f"dctb{tag}"
-    octet = int(tag) % 250 + 1
-    host_ip, ns_ip = f"10.235.{octet}.1", f"10.235.{octet}.2"
+    host_ip, ns_ip = free_pair(1, 120)
     fds, line = [], None
     try:
         sh("ip", "netns", "add", ns)

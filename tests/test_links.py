@@ -56,7 +56,7 @@ def test_an_outage_of_20_s_is_an_outage_event_and_measuring_resumes_by_itself(se
 
 
 def test_a_128_kbit_policer_on_4_streams_is_found_within_30_s(session):
-    with netns.veth_link() as link, delayline.policer_ready(link) as ifb:
+    with delayline.veth_link() as link, delayline.policer_ready(link) as ifb:
         delayline.shape(link, "4mbit")
         isp, base = netns.start_fake_isp(link)
         try:
@@ -82,7 +82,7 @@ def test_a_128_kbit_policer_on_4_streams_is_found_within_30_s(session):
 
 
 def test_a_throttle_at_the_thresholds_edge_on_a_shaped_link_is_exactly_one_event(session):
-    with netns.veth_link(rate="20mbit") as link:
+    with delayline.veth_link(rate="20mbit") as link:
         isp, base = netns.start_fake_isp(link)
         try:
             s = session([base + "/stream"], baseline_seconds=5)

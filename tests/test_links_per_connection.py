@@ -46,7 +46,7 @@ def test_streams_at_different_rates_are_not():
 @pytest.mark.parametrize("per_flow", [True, False])
 def test_a_per_connection_limit_on_a_real_line_is_named_and_a_shared_line_is_not(tmp_path, per_flow):
     need(have_root_networking(), "needs root and iproute2 for network namespaces")
-    with netns.veth_link() as link:
+    with delayline.veth_link() as link:
         isps = [netns.start_fake_isp(link) for _ in range(4)]
         try:
             if per_flow:  # 10 Mbit/s per connection on a 200 Mbit/s line
