@@ -14,6 +14,7 @@ traffic: how many probes until the onset and the lift are reported, and the onse
 Prints `uptime` too: other benches share the cores.
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -80,6 +81,7 @@ def one_probe(link, url, folder):
 
 
 def link_for(name):
+    """A context manager yielding (link, ISP-side interface), or None when the delay line is missing."""
     rate, burst, delay_ms, *_ = CLASSES[name]
     if not delay_ms:
         return veth(rate, burst)
@@ -87,18 +89,14 @@ def link_for(name):
         import delayline
     except ImportError:
         return None
-    return _tun(delayline, rate, burst, delay_ms)
+    return _behind_delay_line(delayline, rate, burst, delay_ms)
 
 
-def _tun(delayline, rate, burst, delay_ms):
-    import contextlib
-
-    @contextlib.contextmanager
-    def cm():
-        with delayline.tun_link(delay_ms=delay_ms) as (link, _line):
-            delayline.shape(link, rate, burst=burst, latency="2000ms")
-            yield link, delayline.isp_if(link)
-    return cm()
+@contextlib.contextmanager
+def _behind_delay_line(delayline, rate, burst, delay_ms):
+    with delayline.tun_link(delay_ms=delay_ms) as (link, _line):
+        delayline.shape(link, rate, burst=burst, latency="2000ms")  # a queue that holds the whole BDP
+        yield link, delayline.isp_if(link)
 
 
 def bench_class(name, runs):
