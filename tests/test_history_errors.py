@@ -1,6 +1,5 @@
 """Stream failures in a user's words, per test URL, from real sockets (no internet needed)."""
 import socket
-import threading
 
 from harness import free_port, wait_for
 

@@ -121,7 +121,7 @@ def test_stop_at_cap_at_line_rate_overruns_by_at_most_2_s_of_line_rate(server):
             wait_for(lambda: s.get("/healthz").status_code == 200, 5, "collector counting")
             used0 = s.get("/api/usage").json()["cycle"]["used_bytes"]
             assert s.post("/api/start").status_code == 200
-            st = wait_for(lambda: (lambda x: x if x["status"] not in ("running", "paused") else None)(s.stats()),
+            st = wait_for(lambda: (lambda x: x if x["status"] not in ("connecting", "running", "paused") else None)(s.stats()),
                           60, "the test to end at the cap")
             assert st["status"] == "finished" and "cap" in st["reason"]
             rate = st["total_bytes"] / st["session_duration"]
