@@ -73,8 +73,11 @@ class House:
         conf.write_text(f"ext_ifname=wan\nlistening_ip=lan\nlistening_ip=lan2\nhttp_port={port}\nenable_natpmp=no\n"
                         f"enable_upnp=yes\nsecure_mode=yes\nsystem_uptime=yes\n"
                         f"uuid=3d3cec3a-8cf0-11e0-98ee-{os.getpid():012x}\n"
+                        f"lease_file={self.folder / 'upnp.leases'}\n"
                         "allow 1024-65535 10.237.0.0/16 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n")
-        proc = subprocess.Popen(["ip", "netns", "exec", self.router, "miniupnpd", "-d", "-f", str(conf)],
+        # its own pid file: two test routers at once must not see each other's
+        proc = subprocess.Popen(["ip", "netns", "exec", self.router, "miniupnpd", "-d", "-f", str(conf),
+                                 "-P", str(self.folder / "miniupnpd.pid")],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://{self.lan_ip}:{port}/rootDesc.xml"
         deadline = time.monotonic() + 10
@@ -100,45 +103,55 @@ def stop(proc):
 def household(folder, wan_rate=None):
     """Yield a House; everything it made is removed afterwards, also on failure."""
     tag = f"{os.getpid() % 100000:05d}"
-    o = os.getpid() % 250 + 1
-    h = House(tag, f"dcr{tag}", f"dci{tag}", f"dcl{tag}", f"dhl{tag}", f"10.237.{o}.1", f"10.237.{o}.6",
-              f"10.237.{o}.10", Path(folder))
-    sh = netns.sh
     try:
-        for ns in (h.router, h.internet, h.lan2):
-            sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", h.host_if, "type", "veth", "peer", "name", f"dhr{tag}")
-        sh("ip", "link", "set", f"dhr{tag}", "netns", h.router, "name", "lan")
-        sh("ip", "link", "add", f"dwr{tag}", "type", "veth", "peer", "name", f"dwi{tag}")
-        sh("ip", "link", "set", f"dwr{tag}", "netns", h.router, "name", "wan")
-        sh("ip", "link", "set", f"dwi{tag}", "netns", h.internet, "name", "up0")
-        sh("ip", "link", "add", f"d2r{tag}", "type", "veth", "peer", "name", f"d2l{tag}")
-        sh("ip", "link", "set", f"d2r{tag}", "netns", h.router, "name", "lan2")
-        sh("ip", "link", "set", f"d2l{tag}", "netns", h.lan2, "name", "l2")
-        sh("ip", "addr", "add", f"10.237.{o}.2/30", "dev", h.host_if)
-        sh("ip", "link", "set", h.host_if, "up")
-        for cmd in (f"ip addr add {h.lan_ip}/30 dev lan", f"ip addr add 10.237.{o}.5/30 dev wan",
-                    f"ip addr add 10.237.{o}.9/30 dev lan2", "ip link set lan up", "ip link set wan up",
-                    "ip link set lan2 up", "ip link set lo up", "sysctl -qw net.ipv4.ip_forward=1"):
-            sh("ip", "netns", "exec", h.router, *cmd.split())
-        for ns, dev, ip, gw in ((h.internet, "up0", h.internet_ip, f"10.237.{o}.5"),
-                                (h.lan2, "l2", h.lan2_ip, f"10.237.{o}.9")):
-            for cmd in (f"ip addr add {ip}/30 dev {dev}", f"ip link set {dev} up", "ip link set lo up",
-                        f"ip route add default via {gw}"):
-                sh("ip", "netns", "exec", ns, *cmd.split())
-        if wan_rate:  # the ISP's shaping of our downloads
-            sh("ip", "netns", "exec", h.internet, "tc", "qdisc", "add", "dev", "up0", "root", "tbf", "rate", wan_rate,
-               "burst", "256kb", "latency", "50ms")
-        for net in (f"10.237.{o}.4/30", f"10.237.{o}.8/30"):
-            sh("ip", "route", "add", net, "via", h.lan_ip)
+        with netns.claim_subnet("10.237") as o:
+            h = House(tag, f"dcr{tag}", f"dci{tag}", f"dcl{tag}", f"dhl{tag}", f"10.237.{o}.1", f"10.237.{o}.6",
+                      f"10.237.{o}.10", Path(folder))
+            _build(h, o, wan_rate)
         yield h
     finally:
-        sh("ip", "link", "del", h.host_if, check=False)
-        for ns in (h.router, h.internet, h.lan2):
-            sh("ip", "netns", "pids", ns, check=False)
-            for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            sh("ip", "netns", "del", ns, check=False)
+        _remove(tag)
+
+
+def _build(h, o, wan_rate):
+    """The namespaces, veths, addresses and routes of the picture above."""
+    sh, tag = netns.sh, h.tag
+    for ns in (h.router, h.internet, h.lan2):
+        sh("ip", "netns", "add", ns)
+    sh("ip", "link", "add", h.host_if, "type", "veth", "peer", "name", f"dhr{tag}")
+    sh("ip", "link", "set", f"dhr{tag}", "netns", h.router, "name", "lan")
+    sh("ip", "link", "add", f"dwr{tag}", "type", "veth", "peer", "name", f"dwi{tag}")
+    sh("ip", "link", "set", f"dwr{tag}", "netns", h.router, "name", "wan")
+    sh("ip", "link", "set", f"dwi{tag}", "netns", h.internet, "name", "up0")
+    sh("ip", "link", "add", f"d2r{tag}", "type", "veth", "peer", "name", f"d2l{tag}")
+    sh("ip", "link", "set", f"d2r{tag}", "netns", h.router, "name", "lan2")
+    sh("ip", "link", "set", f"d2l{tag}", "netns", h.lan2, "name", "l2")
+    sh("ip", "addr", "add", f"10.237.{o}.2/30", "dev", h.host_if)
+    sh("ip", "link", "set", h.host_if, "up")
+    for cmd in (f"ip addr add {h.lan_ip}/30 dev lan", f"ip addr add 10.237.{o}.5/30 dev wan",
+                f"ip addr add 10.237.{o}.9/30 dev lan2", "ip link set lan up", "ip link set wan up",
+                "ip link set lan2 up", "ip link set lo up", "sysctl -qw net.ipv4.ip_forward=1"):
+        sh("ip", "netns", "exec", h.router, *cmd.split())
+    for ns, dev, ip, gw in ((h.internet, "up0", h.internet_ip, f"10.237.{o}.5"),
+                            (h.lan2, "l2", h.lan2_ip, f"10.237.{o}.9")):
+        for cmd in (f"ip addr add {ip}/30 dev {dev}", f"ip link set {dev} up", "ip link set lo up",
+                    f"ip route add default via {gw}"):
+            sh("ip", "netns", "exec", ns, *cmd.split())
+    if wan_rate:  # the ISP's shaping of our downloads
+        sh("ip", "netns", "exec", h.internet, "tc", "qdisc", "add", "dev", "up0", "root", "tbf", "rate", wan_rate,
+           "burst", "256kb", "latency", "50ms")
+    for net in (f"10.237.{o}.4/30", f"10.237.{o}.8/30"):
+        sh("ip", "route", "add", net, "via", h.lan_ip)
+
+
+def _remove(tag):
+    """Delete the host's veth and the three namespaces, killing what still runs in them."""
+    sh = netns.sh
+    sh("ip", "link", "del", f"dhl{tag}", check=False)
+    for ns in (f"dcr{tag}", f"dci{tag}", f"dcl{tag}"):
+        for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        sh("ip", "netns", "del", ns, check=False)

@@ -4,6 +4,7 @@ The namespace is the fake ISP's host; the host-side veth is a real interface wit
 counters. Addresses are from 10.231.0.0/16 inside our own namespace only. Needs root.
 """
 import contextlib
+import fcntl
 import os
 import subprocess
 import sys
@@ -27,28 +28,48 @@ class Link:
 
 
 @contextlib.contextmanager
+def claim_subnet(prefix):
+    """An octet o with no address of this host in prefix.o.0/24, chosen under a host-wide lock.
+
+    Hold it while adding the addresses: parallel test workers then never pick the same subnet.
+    """
+    with open("/tmp/datacap-test-subnets.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        used = sh("ip", "-4", "-o", "addr", "show").stdout + sh("ip", "-4", "route", "show").stdout
+        for o in [(os.getpid() + i) % 250 + 1 for i in range(250)]:
+            if f"{prefix}.{o}." not in used:
+                yield o
+                return
+        raise RuntimeError(f"no free subnet left in {prefix}.0.0/16")
+
+
+@contextlib.contextmanager
 def veth_link(rate=None):
     """Yield a Link; `rate` like "80mbit" shapes what the namespace sends toward us (our download)."""
     tag = f"{os.getpid() % 10000:04d}{id(rate) % 100:02d}"
     ns, host_if, ns_if = f"dcisp{tag}", f"dch{tag}", f"dcn{tag}"
-    octet = os.getpid() % 250 + 1
-    host_ip, ns_ip = f"10.231.{octet}.1", f"10.231.{octet}.2"
     try:
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
-        sh("ip", "link", "set", ns_if, "netns", ns)
-        sh("ip", "addr", "add", f"{host_ip}/30", "dev", host_if)
-        sh("ip", "link", "set", host_if, "up")
-        sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if)
-        sh("ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up")
-        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-        if rate:
-            sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", ns_if, "root", "tbf", "rate", rate,
-               "burst", "64kb", "latency", "50ms")
+        with claim_subnet("10.231") as octet:
+            host_ip, ns_ip = f"10.231.{octet}.1", f"10.231.{octet}.2"
+            _make_link(ns, host_if, ns_if, host_ip, ns_ip, rate)
         yield Link(ns, host_if, host_ip, ns_ip)
     finally:
         sh("ip", "link", "del", host_if, check=False)
         sh("ip", "netns", "del", ns, check=False)
+
+
+def _make_link(ns, host_if, ns_if, host_ip, ns_ip, rate):
+    sh("ip", "netns", "add", ns)
+    sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+    sh("ip", "link", "set", ns_if, "netns", ns)
+    sh("ip", "addr", "add", f"{host_ip}/30", "dev", host_if)
+    sh("ip", "link", "set", host_if, "up")
+    sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if)
+    sh("ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up")
+    sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+    if rate:
+        sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", ns_if, "root", "tbf", "rate", rate,
+           "burst", "64kb", "latency", "50ms")
 
 
 def start_fake_isp(link, **flags):
