@@ -58,7 +58,7 @@ async function act(action) {
   try {
     const r = await api("/api/" + action, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
     setStatus(r.status);
-    $("feedback").textContent = "";
+    $("feedback").textContent = r.message || "";  // Reset says the test stays in History
   } catch (e) {
     $("feedback").textContent = `${action} failed: ${e.message}`;
   } finally {

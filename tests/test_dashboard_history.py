@@ -31,6 +31,7 @@ def test_two_tests_both_in_history_with_verdicts_and_reset_keeps_them(server, fa
     page.once("dialog", lambda d: d.accept())
     page.get_by_role("button", name="Reset", exact=True).click()
     wait_for(lambda: status(page) == "idle", 5, "idle after reset")
+    assert "stays in History" in page.locator("#feedback").inner_text()
     page.reload()
     wait_for(lambda: history_items(page).count() == 2, 5, "History after Reset and a reload")
     assert history_items(page).locator(".verdict").all_inner_texts() == verdicts

@@ -125,7 +125,7 @@ def test_downloader_that_ends_is_not_restarted(world):
 def test_control_moves_and_their_409_reasons(world):
     s = Supervisor("c.json", "d", clock=world.clock, popen=world.popen)
     assert s.control("pause") == (False, "no test is running, so there is nothing to pause")
-    assert s.control("start") == (True, "running")
+    assert s.control("start") == (True, "connecting")  # until its first bytes
     assert s.control("start")[0] is False
     assert s.control("resume") == (False, "the test is not paused")
     assert s.control("pause") == (True, "paused")
@@ -137,7 +137,7 @@ def test_control_moves_and_their_409_reasons(world):
     assert s.control("stop")[0] is False
     s.tick()
     assert s.downloader.state is State.EXITED
-    assert s.control("start") == (True, "running")
+    assert s.control("start") == (True, "connecting")
 
 
 def test_reload_sends_sighup_to_live_children(world):

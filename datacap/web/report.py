@@ -6,6 +6,7 @@ connection), so the report shows exactly what the API keeps, and prints from any
 from flask import Blueprint, abort, send_file
 
 from datacap.config import ROOT
+from datacap.measure import baseline, events, monitor, throttle  # the owners of the rules method() states
 from datacap.web.views import views
 
 bp = Blueprint("report", __name__)
@@ -20,7 +21,6 @@ def report(test_id):
 
 def method(test):
     """How datacap measured this test, in plain words, from the detector's own constants."""
-    from datacap.measure import baseline, events, monitor, throttle  # the owners of these rules
     urls = test["urls"] or []
     threshold = test["threshold_percent"]
     drop = f"{threshold:g} %" if threshold is not None else "the configured share"
