@@ -32,6 +32,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE.parent))
 from harness import Server, exit_cleanly_on_sigterm, free_port, wait_for  # noqa: E402
 from datacap import store  # noqa: E402
+import netns  # noqa: E402
 
 PROBE_TIMEOUT_S = 30
 
@@ -146,30 +147,12 @@ def loopback(args):
             shutil.rmtree(store.runtime_dir(server.data_dir), ignore_errors=True)
 
 
-def sh(*argv):
-    subprocess.run(argv, check=True, capture_output=True)
-
 
 @contextlib.contextmanager
 def namespace():
     """A namespace joined to ours by a veth pair: (name, our address, its address) in 10.233.x.0/30."""
-    tag = f"{os.getpid() % 100000:05d}"
-    ns, host_if, ns_if = f"dcsl{tag}", f"dcslh{tag}", f"dcsln{tag}"
-    octet = os.getpid() % 250 + 1
-    host_ip, ns_ip = f"10.233.{octet}.1", f"10.233.{octet}.2"
-    try:
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
-        sh("ip", "link", "set", ns_if, "netns", ns)
-        sh("ip", "addr", "add", f"{host_ip}/30", "dev", host_if)
-        sh("ip", "link", "set", host_if, "up")
-        for cmd in (["ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if], ["ip", "link", "set", ns_if, "up"],
-                    ["ip", "link", "set", "lo", "up"]):
-            sh("ip", "netns", "exec", ns, *cmd)
-        yield ns, host_ip, ns_ip
-    finally:
-        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    with netns.veth_link(prefix="10.233") as link:
+        yield link.ns, link.host_ip, link.ns_ip
 
 
 def lan(args):

@@ -37,37 +37,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from harness import Server, exit_cleanly_on_sigterm, wait_for  # noqa: E402
 from throughput import Nginx  # noqa: E402
+import netns  # noqa: E402
 
 WARMUP_S = 4.0
 FILE_BYTES = 10 ** 12  # sparse: costs nothing, outlasts any window
 
 
-def sh(*args, check=True):
-    return subprocess.run(args, check=check, capture_output=True, text=True)
-
 
 @contextlib.contextmanager
 def shaped_link(rate):
     """(namespace, host-side interface, namespace address); removed on exit."""
-    tag = f"{os.getpid() % 100000:05d}"
-    ns, host_if, ns_if = f"dcsys{tag}", f"dcsh{tag}", f"dcsn{tag}"
-    octet = os.getpid() % 250 + 1
-    host_ip, ns_ip = f"10.234.{octet}.1", f"10.234.{octet}.2"
-    try:
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
-        sh("ip", "link", "set", ns_if, "netns", ns)
-        sh("ip", "addr", "add", f"{host_ip}/30", "dev", host_if)
-        sh("ip", "link", "set", host_if, "up")
-        sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if)
-        sh("ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up")
-        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-        sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", ns_if, "root", "tbf", "rate", rate,
-           "burst", "256kb", "latency", "20ms")
-        yield ns, host_if, ns_ip
-    finally:
-        sh("ip", "link", "del", host_if, check=False)
-        sh("ip", "netns", "del", ns, check=False)
+    with netns.veth_link(rate, prefix="10.234", burst="256kb", latency="20ms") as link:
+        yield link.ns, link.host_if, link.ns_ip
 
 
 def rx_bytes(ifname):

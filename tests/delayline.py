@@ -11,6 +11,7 @@
   cellular policer does; `per_flow(...)` gives each server port its own `htb` class.
 """
 import contextlib
+import itertools
 import fcntl
 import os
 import random
@@ -106,42 +107,13 @@ def in_ns(ns, *args, check=True):
     return sh("ip", "netns", "exec", ns, *args, check=check)
 
 
-def _tag():
-    return f"{os.getpid() % 100000:05d}{random.randrange(100):02d}"
+_serial = itertools.count()
 
 
-def free_pair(first, last):
-    """(our address, the ISP's) in a /30 of 10.235.first-last.0 that no interface here uses yet."""
-    for _ in range(200):
-        net = f"10.235.{random.randint(first, last)}.{4 * random.randrange(64)}"
-        if not sh("ip", "-o", "addr", "show", "to", f"{net}/30").stdout.strip():
-            base = net.rsplit(".", 1)
-            return f"{base[0]}.{int(base[1]) + 1}", f"{base[0]}.{int(base[1]) + 2}"
-    raise RuntimeError("no free /30 in 10.235.0.0/16")
 
-
-@contextlib.contextmanager
 def veth_link(rate=None):
-    """Like netns.veth_link, in 10.235.128-250.x with names no other test or bench uses at the same time."""
-    tag = _tag()
-    ns, host_if, ns_if = f"dcv{tag}", f"dch{tag}", f"dcn{tag}"
-    host_ip, ns_ip = free_pair(128, 250)
-    try:
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
-        sh("ip", "link", "set", ns_if, "netns", ns)
-        sh("ip", "addr", "add", f"{host_ip}/30", "dev", host_if)
-        sh("ip", "link", "set", host_if, "up")
-        in_ns(ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if)
-        in_ns(ns, "ip", "link", "set", ns_if, "up")
-        in_ns(ns, "ip", "link", "set", "lo", "up")
-        link = netns.Link(ns, host_if, host_ip, ns_ip)
-        if rate:
-            shape(link, rate)
-        yield link
-    finally:
-        sh("ip", "link", "del", host_if, check=False)
-        sh("ip", "netns", "del", ns, check=False)
+    """netns.veth_link in 10.235.x (names dch…/dcn…, which isp_if and policer_ready know)."""
+    return netns.veth_link(rate, prefix="10.235")
 
 
 @contextlib.contextmanager
@@ -150,15 +122,16 @@ def tun_link(delay_ms=0, loss=0.0):
 
     `delay_ms` is one way (the RTT is twice it); `loss` applies to each direction.
     """
-    tag = _tag()
+    tag = f"{os.getpid() % 100000:05d}{next(_serial) % 100:02d}"
     ns, host_if, ns_if = f"dcl{tag}", f"dcta{tag}", f"dctb{tag}"
-    host_ip, ns_ip = free_pair(1, 120)
     fds, line = [], None
     try:
-        sh("ip", "netns", "add", ns)
-        fds = [open_tun(host_if), open_tun(ns_if)]
-        sh("ip", "link", "set", ns_if, "netns", ns)
-        sh("ip", "addr", "add", f"{host_ip}/32", "peer", f"{ns_ip}/32", "dev", host_if)
+        with netns.claim_subnet("10.235") as octet:
+            host_ip, ns_ip = f"10.235.{octet}.1", f"10.235.{octet}.2"
+            sh("ip", "netns", "add", ns)
+            fds = [open_tun(host_if), open_tun(ns_if)]
+            sh("ip", "link", "set", ns_if, "netns", ns)
+            sh("ip", "addr", "add", f"{host_ip}/32", "peer", f"{ns_ip}/32", "dev", host_if)
         sh("ip", "link", "set", host_if, "up")
         in_ns(ns, "ip", "addr", "add", f"{ns_ip}/32", "peer", f"{host_ip}/32", "dev", ns_if)
         in_ns(ns, "ip", "link", "set", ns_if, "up")

@@ -50,8 +50,7 @@ class House:
         else:
             lines += ["rocommunity public"]
         if stuck_value:
-            index = Path(f"/sys/class/net/wan/ifindex")
-            idx = netns.sh("ip", "netns", "exec", self.router, "cat", str(index)).stdout.strip()
+            idx = netns.sh("ip", "netns", "exec", self.router, "cat", "/sys/class/net/wan/ifindex").stdout.strip()
             lines += [f"override .1.3.6.1.2.1.2.2.1.10.{idx} counter 4294967295"]
         conf.write_text("\n".join(lines) + "\n")
         proc = subprocess.Popen(["ip", "netns", "exec", self.router, "snmpd", "-f", "-Lo", "-C", "-c", str(conf),

@@ -5,6 +5,7 @@ counters. Addresses are from 10.231.0.0/16 inside our own namespace only. Needs 
 """
 import contextlib
 import fcntl
+import itertools
 import os
 import subprocess
 import sys
@@ -43,22 +44,43 @@ def claim_subnet(prefix):
         raise RuntimeError(f"no free subnet left in {prefix}.0.0/16")
 
 
+_serial = itertools.count()
+
+
 @contextlib.contextmanager
-def veth_link(rate=None):
-    """Yield a Link; `rate` like "80mbit" shapes what the namespace sends toward us (our download)."""
-    tag = f"{os.getpid() % 10000:04d}{id(rate) % 100:02d}"
+def veth_link(rate=None, prefix="10.231", burst="64kb", latency="50ms"):
+    """Yield a Link; `rate` like "80mbit" shapes what the namespace sends toward us (our download).
+
+    Every test and bench that needs a namespace builds it here: a free /30 in prefix.x.0 (claimed under
+    a host-wide lock, so parallel workers never collide) and names unique to this process and link.
+    """
+    tag = f"{os.getpid() % 100000:05d}{next(_serial) % 100:02d}"
     ns, host_if, ns_if = f"dcisp{tag}", f"dch{tag}", f"dcn{tag}"
     try:
-        with claim_subnet("10.231") as octet:
-            host_ip, ns_ip = f"10.231.{octet}.1", f"10.231.{octet}.2"
-            _make_link(ns, host_if, ns_if, host_ip, ns_ip, rate)
-        yield Link(ns, host_if, host_ip, ns_ip)
+        with claim_subnet(prefix) as octet:
+            host_ip, ns_ip = f"{prefix}.{octet}.1", f"{prefix}.{octet}.2"
+            _make_link(ns, host_if, ns_if, host_ip, ns_ip)
+        link = Link(ns, host_if, host_ip, ns_ip)
+        if rate:
+            shape(link, rate, burst, latency)
+        yield link
     finally:
         sh("ip", "link", "del", host_if, check=False)
         sh("ip", "netns", "del", ns, check=False)
 
 
-def _make_link(ns, host_if, ns_if, host_ip, ns_ip, rate):
+def ns_if(link):
+    """The namespace's end of a Link's veth pair."""
+    return link.host_if.replace("dch", "dcn", 1)
+
+
+def shape(link, rate, burst="64kb", latency="50ms"):
+    """What the namespace sends us goes out at `rate` (tbf on its interface); replaces any earlier rate."""
+    sh("ip", "netns", "exec", link.ns, "tc", "qdisc", "replace", "dev", ns_if(link), "root", "tbf", "rate", rate,
+       "burst", burst, "latency", latency)
+
+
+def _make_link(ns, host_if, ns_if, host_ip, ns_ip):
     sh("ip", "netns", "add", ns)
     sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
     sh("ip", "link", "set", ns_if, "netns", ns)
@@ -67,9 +89,6 @@ def _make_link(ns, host_if, ns_if, host_ip, ns_ip, rate):
     sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if)
     sh("ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up")
     sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-    if rate:
-        sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", ns_if, "root", "tbf", "rate", rate,
-           "burst", "64kb", "latency", "50ms")
 
 
 def start_fake_isp(link, **flags):

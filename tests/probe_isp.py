@@ -7,49 +7,22 @@ back when told to lift. `Background` is other traffic on the same link (a househ
 Needs root.
 """
 import contextlib
-import itertools
-import os
 import threading
 import time
 import urllib.request
 
-from netns import Link, kernel_counters, sh
-
-_serial = itertools.count()
-
-
-def _in_ns(ns, *args, check=True):
-    return sh("ip", "netns", "exec", ns, *args, check=check)
+from netns import kernel_counters, ns_if, shape, veth_link
 
 
 def set_rate(link, ns_if, rate, burst="64kb"):
-    _in_ns(link.ns, "tc", "qdisc", "replace", "dev", ns_if, "root", "tbf", "rate", rate, "burst", burst,
-           "latency", "50ms")
+    shape(link, rate, burst)
 
 
 @contextlib.contextmanager
 def veth(rate, burst="64kb"):
     """Yield (Link, ISP-side interface name): a namespace behind a veth pair shaped to `rate`."""
-    n = next(_serial)
-    tag = f"{os.getpid() % 100000:05d}{n % 100:02d}"
-    ns, host_if, ns_if = f"dcpr{tag}", f"dcph{tag}", f"dcpn{tag}"
-    a, b = os.getpid() % 250 + 1, (n % 60) * 4
-    host_ip, ns_ip = f"10.236.{a}.{b + 1}", f"10.236.{a}.{b + 2}"
-    try:
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
-        sh("ip", "link", "set", ns_if, "netns", ns)
-        sh("ip", "addr", "add", f"{host_ip}/30", "dev", host_if)
-        sh("ip", "link", "set", host_if, "up")
-        _in_ns(ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if)
-        _in_ns(ns, "ip", "link", "set", ns_if, "up")
-        _in_ns(ns, "ip", "link", "set", "lo", "up")
-        link = Link(ns, host_if, host_ip, ns_ip)
-        set_rate(link, ns_if, rate, burst)
-        yield link, ns_if
-    finally:
-        sh("ip", "link", "del", host_if, check=False)
-        sh("ip", "netns", "del", ns, check=False)
+    with veth_link(rate, prefix="10.236", burst=burst) as link:
+        yield link, ns_if(link)
 
 
 def link_bytes(link):
