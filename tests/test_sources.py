@@ -46,6 +46,14 @@ def within(s, name, kernel, tolerance):
         raise AssertionError(f"ledger {seen[-1]:,} B vs router WAN kernel {kernel:,} B") from None
 
 
+def snmp_server(server, h, base, **config):
+    """The real server counting the router over SNMP, once the source answers: (server, source name)."""
+    s = server(interfaces=[h.host_if], test_urls=[base + "/stream"], sources=snmp_sources(h), **config)
+    name = f"snmp:{h.lan_ip}/wan"
+    answering(s, name)
+    return s, name
+
+
 def answering(s, name):
     wait_for(lambda: any(x["name"] == name and x["status"] == "ok" for x in s.get("/api/sources").json()["sources"]),
              10, f"{name} answering")
@@ -61,9 +69,7 @@ def test_snmp_counts_the_routers_wan_within_0_1_percent_through_a_collector_kill
     isp, base = netns.start_fake_isp(h.ns_link(h.internet, h.internet_ip))
     try:
         before = h.wan_counters()
-        s = server(interfaces=[h.host_if], test_urls=[base + "/stream"], sources=snmp_sources(h), probe_interval_minutes=None)
-        name = f"snmp:{h.lan_ip}/wan"
-        answering(s, name)
+        s, name = snmp_server(server, h, base)
         download(s, 1.2)
         wait_for(lambda: s.stats()["total_bytes"] > 300_000_000, 30, "300 MB through the router")
         os.kill(s.children()["collector"].pid, signal.SIGKILL)
@@ -90,9 +96,7 @@ def test_lan_only_traffic_is_not_counted_at_the_router(house, server):
     snmpd = h.snmpd()
     neighbour, base = netns.start_fake_isp(h.ns_link(h.lan2, h.lan2_ip))
     try:
-        s = server(interfaces=[h.host_if], test_urls=[base + "/stream"], sources=snmp_sources(h), probe_interval_minutes=None)
-        name = f"snmp:{h.lan_ip}/wan"
-        answering(s, name)
+        s, name = snmp_server(server, h, base)
         download(s, 0.2)
         wait_for(lambda: s.stats()["status"] == "finished", 60, "200 MB from the LAN neighbour")
         time.sleep(3)
@@ -110,9 +114,7 @@ def test_32_bit_router_counters_wrapping_at_4_gib_are_counted_right(house, serve
     isp, base = netns.start_fake_isp(h.ns_link(h.internet, h.internet_ip))
     try:
         before = h.wan_counters()
-        s = server(interfaces=[h.host_if], test_urls=[base + "/stream"], sources=snmp_sources(h), probe_interval_minutes=None)
-        name = f"snmp:{h.lan_ip}/wan"
-        answering(s, name)
+        s, name = snmp_server(server, h, base)
         download(s, 4.5, streams=4)
         wait_for(lambda: s.stats()["status"] == "finished", 120, "4.5 GB through the router")
         after = h.wan_counters()
@@ -130,7 +132,7 @@ def test_a_counter_stuck_at_its_maximum_is_flagged_not_counted(house, server):
     h = house
     snmpd = h.snmpd(hide_64bit=True, stuck_value=True)
     try:
-        s = server(interfaces=[h.host_if], sources=snmp_sources(h), probe_interval_minutes=None)
+        s = server(interfaces=[h.host_if], sources=snmp_sources(h))
         name = f"snmp:{h.lan_ip}/wan"
         wait_for(lambda: "stuck" in [e["reason"] for e in s.get("/api/usage").json()["counter_events"]
                                      if e["interface"] == name], 15, "the stuck counter flagged")
@@ -145,9 +147,7 @@ def test_a_router_that_stops_answering_is_shown_and_its_gap_filled_when_it_retur
     snmpd = h.snmpd()
     isp, base = netns.start_fake_isp(h.ns_link(h.internet, h.internet_ip))
     try:
-        s = server(interfaces=[h.host_if], test_urls=[base + "/stream"], sources=snmp_sources(h), probe_interval_minutes=None)
-        name = f"snmp:{h.lan_ip}/wan"
-        answering(s, name)
+        s, name = snmp_server(server, h, base)
         before = h.wan_counters()
         time.sleep(1.5)
         household.stop(snmpd)
@@ -173,8 +173,7 @@ def test_upnp_counts_the_gateway_that_miniupnpd_serves(house, server):
     try:
         before = h.wan_counters()
         s = server(interfaces=[h.host_if], test_urls=[base + "/stream"],
-                   sources=[{"type": "upnp", "url": url, "interval_seconds": 1}, {"type": "local", "counts": False}],
-                   probe_interval_minutes=None)
+                   sources=[{"type": "upnp", "url": url, "interval_seconds": 1}, {"type": "local", "counts": False}])
         name = f"upnp:{h.lan_ip}"
         answering(s, name)
         download(s, 0.3)
