@@ -32,6 +32,13 @@ def have_root_networking():
 
 
 @pytest.fixture
+def private_runtime_dir(tmp_path, monkeypatch):
+    """The downloader's live copy goes to a folder of this test's own, not /dev/shm."""
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "run"))
+    (tmp_path / "run").mkdir()
+
+
+@pytest.fixture
 def fake_isp():
     isps = []
 

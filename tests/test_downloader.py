@@ -14,11 +14,7 @@ from datacap.measure.session import Downloader, State
 from datacap.web import create_app
 
 
-@pytest.fixture(autouse=True)
-def private_runtime_dir(tmp_path, monkeypatch):
-    """The live copy goes to a folder of this test's own, not /dev/shm."""
-    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "run"))
-    (tmp_path / "run").mkdir()
+pytestmark = pytest.mark.usefixtures("private_runtime_dir")  # conftest.py
 
 
 class FakePool:

@@ -13,10 +13,7 @@ from datacap.measure.session import Downloader, State
 from datacap.web import create_app
 
 
-@pytest.fixture(autouse=True)
-def private_runtime_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "run"))
-    (tmp_path / "run").mkdir()
+pytestmark = pytest.mark.usefixtures("private_runtime_dir")  # conftest.py
 
 
 class FakePool:
