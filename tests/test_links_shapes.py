@@ -30,7 +30,7 @@ def test_throttle_at_the_thresholds_edge_is_exactly_one_event():
         assert len(det.events) == 1, (seed, det.events)
         ev = det.events[0]
         assert abs(seconds_of(ev["start"]) - drop_t) < 1.0
-        assert seconds_of(ev["detected_at"]) - drop_t <= 27  # a shallow drop must outlast congestion swings
+        assert seconds_of(ev["detected_at"]) - drop_t <= 15  # one level: a shaper, not a congested link's swings
         assert ev["throttled_mbps"] == pytest.approx(40, rel=0.10)
 
 

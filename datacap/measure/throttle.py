@@ -5,7 +5,9 @@
   point (a two-level fit) lies at least PLATEAU_S seconds back, at most FLAT_SHARE of the
   seconds since then came back up to the close level, and the seconds before the change point
   sat near the baseline (a step down from normal, not one more swing of a congested link).
-  Otherwise the plateau must last LONG_PLATEAU_S. The monitor decides whether a candidate is a
+  A drop that only just crosses the open level must also be one level (a shaper's plateau: its
+  two halves agree within FLAT_TOL) to count after PLATEAU_S; one that wanders, as a congested
+  link's swings do, must last SHALLOW_PLATEAU_S. Otherwise the plateau must last LONG_PLATEAU_S. The monitor decides whether a candidate is a
   throttle or an initial burst;
 - an open event closes only when the median of the last WINDOW seconds is back at or above the
   close level, halfway between the open level and the baseline. One throttle, one event: events
@@ -29,6 +31,7 @@ NEAR, NEAR_SHARE = 0.75, 0.80  # this share of them at this share of the baselin
 HISTORY = 60  # seconds kept for the change-point search
 EDGE = 0.05  # a drop to within 5 % of the open level counts: what the instrument can tell apart
 FLAT_SHARE = 0.25
+FLAT_TOL = 0.04  # the two halves of a shaper's plateau: the same level within 4 %
 EVENTS_KEPT = 100
 
 
@@ -43,6 +46,16 @@ def two_level_split(rates, high, low):
         if cost < best_cost:
             best, best_cost = k, cost
     return best
+
+
+def one_level(bins):
+    """Whether the first and second half of these bins sit at the same rate (within FLAT_TOL)."""
+    half = len(bins) // 2
+    if half < 3:
+        return False
+    a = statistics.median(x.bytes for x in bins[:half])
+    b = statistics.median(x.bytes for x in bins[half:])
+    return abs(a - b) <= FLAT_TOL * max(a, b)
 
 
 def change_point(bins, high, low):
@@ -131,16 +144,18 @@ class ThrottleDetector:
             return None  # it keeps coming back, or is coming back now: a swing, not a plateau
         whole = [x.bytes for x in plateau if x.wall_start >= onset] or [low]
         return Candidate(onset, at_bytes, bins[k].index, plateau, statistics.fmean(whole), baseline,
-                         self._plateau_needed(bins[:k], baseline, level, congested))
+                         self._plateau_needed(bins[:k], plateau, baseline, level, congested))
 
-    def _plateau_needed(self, before, baseline, level, congested):
-        """Seconds a low plateau must last: short for a deep step down from a steady link."""
+    def _plateau_needed(self, before, plateau, baseline, level, congested):
+        """Seconds a low plateau must last: short for a deep or one-level step down from a steady link."""
         before = [x.bytes for x in before[-BEFORE_S:]]
         steady = (not congested and len(before) >= 3
                   and sum(r >= NEAR * baseline for r in before) >= NEAR_SHARE * len(before))
         if not steady:
             return LONG_PLATEAU_S
-        return PLATEAU_S if level < DEEP * self.levels(baseline)[0] else SHALLOW_PLATEAU_S
+        if level < DEEP * self.levels(baseline)[0] or one_level(plateau[1:]):  # the onset bin is part old rate
+            return PLATEAU_S
+        return SHALLOW_PLATEAU_S
 
     def open(self, cand, detected_wall, iso):
         """Record the candidate as a throttle event."""
