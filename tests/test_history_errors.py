@@ -3,7 +3,7 @@ import socket
 
 from harness import free_port, wait_for
 
-from datacap.measure import errors, streams
+from datacap.measure import errors, http_body
 from datacap.measure.streams import StreamPool
 
 
@@ -36,8 +36,8 @@ def test_each_url_says_what_failed_in_words(fake_isp):
 
 
 def test_a_server_that_never_answers_is_timed_out(monkeypatch):
-    monkeypatch.setattr(streams, "CONNECT_TIMEOUT_S", 0.5)
-    monkeypatch.setattr(streams, "READ_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(http_body, "CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(http_body, "READ_TIMEOUT_S", 0.5)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)  # accepts (the kernel does), never answers

@@ -1,9 +1,9 @@
 """The streams' read path against the real fake ISP: lengths, chunked bodies, TLS, pause, limits, stalls, errors."""
 import re
 import shutil
+import socket
 import ssl
 import subprocess
-import threading
 import time
 import tracemalloc
 from urllib.parse import parse_qs, urlparse
@@ -13,7 +13,7 @@ import pytest
 from conftest import need
 from fake_isp import BLOCK, Handler
 from harness import wait_for
-from datacap.measure import streams
+from datacap.measure import http_body
 from datacap.measure.streams import BUFFER_BYTES, STALL_S, StreamPool
 
 
@@ -131,7 +131,7 @@ def test_a_body_cut_short_is_an_error_and_the_stream_comes_back(isp, pools):
 
 
 def test_a_body_gone_silent_is_an_error_after_the_read_timeout(isp, pools, monkeypatch):
-    monkeypatch.setattr(streams, "READ_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(http_body, "READ_TIMEOUT_S", 0.5)
     pool = pools([f"http://127.0.0.1:{isp.port}/silent-after?bytes=300000"], 1)
     pool.start()
     wait_for(lambda: pool.error_count >= 1, 10, "an error for the silent body")
@@ -251,3 +251,36 @@ def test_stop_ends_every_worker(isp, pools):
     wait_for(lambda: pool.total_bytes() > 1_000_000, 10, "bytes flowing")
     pool.stop()
     wait_for(lambda: not any(w.is_alive() for w in pool.workers), 5, "the workers to end")
+
+
+def read_through(url, nbytes):
+    """Read nbytes of url's body through Body; return the body and its socket's low-water mark."""
+    buf = memoryview(bytearray(BUFFER_BYTES))
+    with http_body.open_body(http_body.build_opener(), url) as resp, http_body.Body(resp) as body:
+        got, read = 0, body.first
+        while got < nbytes:
+            n = read(buf)
+            assert n, "the body ended early"
+            got += n
+            if n < len(buf):
+                read = body.then
+        return body, body.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT)
+
+
+@pytest.fixture
+def fast_is_40_mbit(monkeypatch):  # what a loaded test machine's fake ISP surely beats
+    monkeypatch.setattr(http_body, "FAST_BPS", 5e6)
+    monkeypatch.setattr(http_body, "SLOW_BPS", 2.5e6)
+
+
+def test_a_fast_stream_is_woken_in_batches_and_a_slow_one_for_every_arrival(fake_isp, fast_is_40_mbit):
+    fast, lowat = read_through(fake_isp(rate_mbps=400).url(), 30_000_000)
+    assert fast._batched and lowat == http_body.WAKE_BYTES
+    slow, lowat = read_through(fake_isp(rate_mbps=8).url(), 2_000_000)
+    assert slow._batched is False and lowat == 1
+
+
+def test_a_stream_that_slows_down_is_woken_for_every_arrival_again(fake_isp, fast_is_40_mbit):
+    isp = fake_isp(throttle_after_bytes=100_000_000, throttled_mbps=16)
+    body, lowat = read_through(isp.url(), 100_000_000 + 4_000_000)  # 2 s after it
+    assert body._batched is False and lowat == 1

@@ -4,12 +4,12 @@ A test's StreamPool fills a 256 KB buffer before it counts (cheap at 1 Gbit/s fo
 4 Mbit/s that is a step every half second per stream, far too coarse for a probe of a few
 seconds. A probe reads with `read1` (one system call, whatever has arrived) instead: a small
 allocation per read, which a probe of a few seconds can afford. Requests go through
-streams.open_body, with the same headers, timeouts and TLS verification as a test.
+http_body.open_body, with the same headers, timeouts and TLS verification as a test.
 """
 import threading
 import urllib.request
 
-from datacap.measure import streams
+from datacap.measure import http_body
 
 READ_BYTES = 1 << 18  # an upper bound: read1 returns what has arrived
 RETRY_S = 0.5
@@ -27,7 +27,7 @@ class ProbeStreams:
         self.counts = [0] * n  # slot i is written only by stream i
         self.last_error = None
         self._stop = threading.Event()
-        self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=streams.tls_context()))
+        self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=http_body.tls_context()))
         self.workers = [threading.Thread(target=self._run, args=(i,), daemon=True, name=f"probe-{i}")
                         for i in range(n)]
 
@@ -46,9 +46,9 @@ class ProbeStreams:
         while not self._stop.is_set():
             url = self.urls[url_i]
             try:
-                with streams.open_body(self._opener, url) as resp:
+                with http_body.open_body(self._opener, url) as resp:
                     self._drain(i, resp)
-            except streams.ERRORS + (streams.StreamError,) as exc:
+            except http_body.ERRORS + (http_body.StreamError,) as exc:
                 if self._stop.is_set():
                     return
                 self.last_error = {"url": url, "message": (str(exc) or type(exc).__name__)[:300]}

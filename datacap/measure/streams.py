@@ -4,144 +4,23 @@ Each stream reads into one buffer allocated when it starts, one recv per read (s
 bytes object per read and no Python work per read beyond counting. The limit is looked at only
 when a stream has used up its share of what is left; stalls are seen from the counts by whoever
 asks. urllib3's readinto is read() plus a copy, so the streams use the standard library's
-client, through urllib.request for redirects, proxies from the environment and verified TLS.
+client (measure/http_body.py).
 """
-import functools
-import http.client
 import logging
-import os
-import socket
-import ssl
-import struct
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from datetime import datetime, timezone
 
+from datacap.measure import http_body
 from datacap.measure.errors import UrlErrors
+from datacap.measure.http_body import ERRORS, Body, StreamError, open_body
 
 log = logging.getLogger("downloader")
 
 BUFFER_BYTES = 1 << 18  # one read's room: large enough for few syscalls, small enough to stay in cache
-CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 10.0
 STALL_S = 2.0  # a stream silent this long makes its bins unusable for detection
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 5.0  # short: measuring resumes within seconds of an outage
-USER_AGENT = "datacap (ISP data-cap tester)"
-HEADERS = {"Accept-Encoding": "identity", "User-Agent": USER_AGENT, "Cache-Control": "no-cache"}
-ERRORS = (OSError, http.client.HTTPException, ValueError)  # URLError and timeouts are OSErrors
 UNLIMITED = 1 << 62
-
-
-class StreamError(Exception):
-    pass
-
-
-@functools.lru_cache(maxsize=None)
-def tls_context():
-    """Verify against the same CA bundle requests uses (certifi), else the system's; built on first use."""
-    try:
-        import certifi
-        return ssl.create_default_context(cafile=certifi.where())
-    except ImportError:
-        return ssl.create_default_context()
-
-
-class _Connection(http.client.HTTPConnection):
-    """Connect within CONNECT_TIMEOUT_S, then allow READ_TIMEOUT_S of silence per read."""
-
-    def connect(self):
-        super().connect()
-        self.sock.settimeout(READ_TIMEOUT_S)
-
-
-class _TLSConnection(http.client.HTTPSConnection):
-    def connect(self):
-        super().connect()  # the TLS handshake is part of connecting
-        self.sock.settimeout(READ_TIMEOUT_S)
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def http_open(self, req):
-        return self.do_open(_Connection, req)
-
-
-class _TLSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, context=None):
-        super().__init__()
-        self.tls = context
-
-    def https_open(self, req):  # loading the CA bundle costs ~30 ms: only for https
-        return self.do_open(_TLSConnection, req, context=self.tls or tls_context())
-
-
-def open_body(opener, url):
-    """GET url and return the http.client response, whose readinto fills our buffer in place."""
-    try:
-        return opener.open(urllib.request.Request(url, headers=HEADERS), timeout=CONNECT_TIMEOUT_S)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        raise StreamError(f"HTTP {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        raise StreamError(str(exc.reason)) from None
-
-
-def content_length(headers):
-    """The body's announced length, or None (absent or unreadable)."""
-    try:
-        return int(headers.get("Content-Length"))
-    except (TypeError, ValueError):
-        return None
-
-
-class Body:
-    """One response body, read into the caller's buffer: what has arrived, one recv per read.
-
-    http.client's own readinto waits until the buffer is full, which on a slow link keeps bytes
-    out of the count for seconds. Here: its buffered socket file's readinto1 first, for what came
-    with the headers; once a read returns less than asked that file holds nothing more, and a
-    plain-HTTP body is read from a duplicate of the socket, blocking, with the read timeout kept
-    by the kernel (SO_RCVTIMEO): one recv per read, no poll before it and no Python layer between
-    (a fifth less CPU per byte at 1 Gbit/s). TLS bodies stay on readinto1 (the socket carries
-    records); chunked ones go through http.client's read1, which undoes the framing.
-    """
-
-    def __init__(self, resp):
-        self.sock = None
-        if "chunked" in resp.headers.get("Transfer-Encoding", "").lower():
-            self.length, self.first = None, self._copying(resp.read1)
-            self.then = self.first
-            return
-        self.length, self.first = content_length(resp.headers), resp.fp.readinto1
-        self.then = self.first
-        if urllib.parse.urlsplit(resp.url).scheme == "http":
-            sock = socket.socket(fileno=os.dup(resp.fileno()))
-            try:
-                sec = int(READ_TIMEOUT_S)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
-                                struct.pack("ll", sec, int((READ_TIMEOUT_S - sec) * 1e6)))
-                sock.settimeout(None)
-                self.then = sock.recv_into
-            except OSError:  # a timeval we cannot pack for this kernel: keep the buffered file
-                pass
-            self.sock = sock
-
-    @staticmethod
-    def _copying(read1):
-        def read(b):
-            data = read1(len(b))
-            b[:len(data)] = data
-            return len(data)
-        return read
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.sock is not None:
-            self.sock.close()
 
 
 class StreamPool:
@@ -247,7 +126,7 @@ class StreamPool:
         log.warning("stream %d: %s: %s", i, url, message[:300])
 
     def _run(self, i):
-        opener = urllib.request.build_opener(_HTTPHandler, _TLSHandler(self._tls))
+        opener = http_body.build_opener(self._tls)
         buf = memoryview(bytearray(BUFFER_BYTES))
         url_i, failures = i % len(self.urls), 0
         while not self._stop.is_set():
@@ -274,7 +153,7 @@ class StreamPool:
             with open_body(opener, url) as resp, Body(resp) as body:
                 got, ended = self._drain(i, body, buf)
         except BlockingIOError:  # SO_RCVTIMEO ran out
-            raise StreamError(f"no data for {READ_TIMEOUT_S:g} s") from None
+            raise StreamError(f"no data for {http_body.READ_TIMEOUT_S:g} s") from None
         if ended and body.length is not None and got < body.length:  # http.client reports this as a plain end
             raise StreamError(f"connection closed after {got} of {body.length} bytes")
         return got
@@ -297,7 +176,7 @@ class StreamPool:
             n = read(buf if want == size else buf[:want])
             if not n:
                 if n is None:  # the buffered file's way of saying the read timed out
-                    raise StreamError(f"no data for {READ_TIMEOUT_S:g} s")
+                    raise StreamError(f"no data for {http_body.READ_TIMEOUT_S:g} s")
                 return got, True
             counts[i] += n
             got += n

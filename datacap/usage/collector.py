@@ -7,7 +7,6 @@ Signals: TERM/INT flush and exit, HUP reload.
 import logging
 import os
 import signal
-import sys
 import time
 from datetime import datetime
 
