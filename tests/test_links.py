@@ -97,7 +97,7 @@ def test_a_throttle_at_the_thresholds_edge_on_a_shaped_link_is_exactly_one_event
             (ev,) = d["throttle_events"]
             print(f"20 -> 10 Mbit/s: event {found_s:.1f} s after the switch, at_bytes {ev['at_bytes']:,} vs {mark:,.0f} "
                   f"({100 * (ev['at_bytes'] - mark) / mark:+.2f} %), throttled {ev['throttled_mbps']}")
-            assert found_s <= 32 and ev["end"] is None  # a shallow drop must outlast congestion's swings (25 s)
+            assert found_s <= 17 and ev["end"] is None  # one level: 15 s, plus reading the file under load
             assert abs(ev["at_bytes"] - mark) / mark < 0.02
             assert ev["throttled_mbps"] == pytest.approx(9.55, rel=0.10)  # tbf 10mbit: 9.55 Mbit/s of payload
             assert overlapping(d["events"]) == []
