@@ -2,6 +2,7 @@
 start), on a fake clock with synthetic bins; tests/test_links.py runs a few of them on real links."""
 import math
 import random
+import statistics
 from datetime import datetime
 
 import pytest
@@ -140,6 +141,21 @@ def test_long_satellite_slow_start_does_not_lower_the_baseline():
         return min(20, 0.05 * 2 ** (t / 0.6)) * MBIT
     meter, det = run(rate, 60)
     assert det.baseline_bps == pytest.approx(20 * MBIT, rel=0.05)
+
+
+def test_one_lossy_streams_swinging_seconds_give_the_baseline_its_mean_not_the_top_of_its_sawtooth():
+    rng = random.Random(3)
+    seconds = {}
+
+    def rate(t):  # one stream at 600 ms RTT and 1 % loss: most seconds near 17, one in five deep in recovery
+        s = int(t)
+        if s not in seconds:
+            seconds[s] = rng.uniform(13, 22) if rng.random() > 0.2 else rng.uniform(1, 10)
+        return seconds[s] * MBIT
+    meter, det = run(rate, 150)
+    mean = statistics.fmean(seconds[s] for s in range(150 - 72, 150 - 12))  # the window the baseline sees
+    assert det.events == []
+    assert det.baseline_bps / MBIT == pytest.approx(mean, rel=0.05)
 
 
 def test_a_fast_first_few_seconds_do_not_set_the_baseline():
