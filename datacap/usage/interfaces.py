@@ -1,4 +1,7 @@
 """Which interfaces exist, which carry the default route, and which count toward the cap."""
+import socket
+import struct
+
 import psutil
 
 # Never counted under "auto": loopback, containers, bridges, VMs and tunnels (a tunnel's
@@ -39,6 +42,20 @@ def _proc_default_routes():
     except OSError:
         pass
     return names
+
+
+def default_gateways():
+    """The IPv4 addresses the default routes go through (the household's router, usually one)."""
+    out = set()
+    try:
+        with open("/proc/net/route") as f:
+            for line in f.readlines()[1:]:
+                parts = line.split()
+                if len(parts) > 7 and parts[1] == "00000000" and parts[7] == "00000000" and parts[2] != "00000000":
+                    out.add(socket.inet_ntoa(struct.pack("<I", int(parts[2], 16))))
+    except (OSError, ValueError):
+        pass
+    return out
 
 
 def default_route_interfaces():

@@ -10,6 +10,7 @@ from async_upnp_client.aiohttp import AiohttpRequester
 from async_upnp_client.client_factory import UpnpFactory
 from async_upnp_client.profiles.igd import IgdDevice
 
+from datacap.usage.interfaces import default_gateways
 from datacap.usage.sources.router import RouterSource
 
 WANCIC = "urn:schemas-upnp-org:service:WANCommonInterfaceConfig:1"
@@ -21,10 +22,13 @@ class UpnpError(Exception):
     pass
 
 
-async def discover(timeout=SEARCH_S):
-    """Description URLs of the Internet Gateway Devices that answer an SSDP search."""
+async def discover(timeout=SEARCH_S, gateways=default_gateways):
+    """Description URLs of the Internet Gateway Devices that answer an SSDP search, the one at our
+    default gateway first (another device on the LAN may answer too: a mesh node, a second router)."""
     found = await IgdDevice.async_search(timeout=timeout)
-    return sorted({d["location"] for d in found if d.get("location")})
+    ours = gateways()
+    return sorted({d["location"] for d in found if d.get("location")},
+                  key=lambda url: (urlparse(url).hostname not in ours, url))
 
 
 class UpnpSource(RouterSource):
