@@ -102,13 +102,16 @@ def test_source_settings_name_the_bad_key_and_never_echo_secrets():
     assert settings.counting([{"type": "local"}, {"type": "snmp", "host": "h", "community": "c", "interface": "w"}]) == 1
 
 
-def test_ssdp_prefers_the_gateway_our_default_route_goes_through(monkeypatch):
+def test_ssdp_counts_only_the_gateway_our_default_route_goes_through(monkeypatch):
     from datacap.usage.sources import upnp
 
     async def answers(timeout):  # a second router on the LAN answers too, and sorts first
         return [{"location": "http://10.237.196.9:5555/rootDesc.xml"},
                 {"location": "http://10.237.87.9:5555/rootDesc.xml"}, {"st": "no location"}]
     monkeypatch.setattr(upnp.IgdDevice, "async_search", staticmethod(answers))
-    urls = asyncio.run(upnp.discover(gateways=lambda: {"10.237.87.9"}))
-    assert urls == ["http://10.237.87.9:5555/rootDesc.xml", "http://10.237.196.9:5555/rootDesc.xml"]
-    assert asyncio.run(upnp.discover(gateways=set))[0] == "http://10.237.196.9:5555/rootDesc.xml"  # no route: either
+    ours, others = asyncio.run(upnp.discover(gateways=lambda: {"10.237.87.9"}))
+    assert ours == ["http://10.237.87.9:5555/rootDesc.xml"] and others == ["http://10.237.196.9:5555/rootDesc.xml"]
+    ours, others = asyncio.run(upnp.discover(gateways=lambda: {"10.237.1.1"}))
+    assert ours == [] and len(others) == 2  # neither is our gateway: neither is counted
+    ours, others = asyncio.run(upnp.discover(gateways=set))  # no IPv4 default route: any answer will do
+    assert len(ours) == 2 and others == []

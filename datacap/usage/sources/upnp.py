@@ -23,12 +23,14 @@ class UpnpError(Exception):
 
 
 async def discover(timeout=SEARCH_S, gateways=default_gateways):
-    """Description URLs of the Internet Gateway Devices that answer an SSDP search, the one at our
-    default gateway first (another device on the LAN may answer too: a mesh node, a second router)."""
-    found = await IgdDevice.async_search(timeout=timeout)
-    ours = gateways()
-    return sorted({d["location"] for d in found if d.get("location")},
-                  key=lambda url: (urlparse(url).hostname not in ours, url))
+    """(ours, others): description URLs of the Internet Gateway Devices that answer an SSDP search,
+    those at our default gateway and the rest (a mesh node, a second router: not what we count).
+    With no IPv4 default route to tell them apart, every answer is ours."""
+    answers = await IgdDevice.async_search(timeout=timeout)
+    found = sorted({d["location"] for d in answers if d.get("location")})
+    via = gateways()
+    ours = [url for url in found if not via or urlparse(url).hostname in via]
+    return ours, [url for url in found if url not in ours]
 
 
 class UpnpSource(RouterSource):
@@ -38,18 +40,19 @@ class UpnpSource(RouterSource):
         super().__init__(spec, counts, **kw)
         self.url = spec.get("url")
         self._service = None
+        self._heard = False  # some device answered the last search, though not at our gateway
 
     @property
     def target(self):
         return urlparse(self.url).hostname if self.url else "gateway"
 
     def retry_s(self):
-        """A search that found no gateway is repeated every 10 minutes, not every minute."""
-        return SEARCH_AGAIN_S if self.url is None and self.failures else super().retry_s()
+        """A search nobody answered is repeated every 10 minutes, not every minute."""
+        return SEARCH_AGAIN_S if self.url is None and self.failures and not self._heard else super().retry_s()
 
     def status(self):
         out = super().status()
-        if self.url is None and self.failures:
+        if self.url is None and self.failures and not self._heard:
             out["status"] = "not_found"  # no gateway on this LAN: nothing is wrong, this computer counts
         return out
 
@@ -58,10 +61,14 @@ class UpnpSource(RouterSource):
 
     async def _connect(self):
         if self.url is None:
-            urls = await discover()
-            if not urls:
+            ours, others = await discover()
+            self._heard = bool(others)
+            if not ours:
+                if others:
+                    raise UpnpError(f"UPnP gateways answered at {', '.join(others)}, but the default route "
+                                    "goes elsewhere: set the router's URL in sources to count one of them")
                 raise UpnpError("no UPnP Internet Gateway Device answered on the LAN")
-            self.url = urls[0]
+            self.url = ours[0]
         device = await UpnpFactory(AiohttpRequester(timeout=3)).async_create_device(self.url)
         service = device.find_service(WANCIC)
         if service is None:
