@@ -23,16 +23,18 @@ def read_counters():
             for name, c in psutil.net_io_counters(pernic=True, nowrap=False).items()}
 
 
-def _proc_default_routes():
-    names = set()
+def _ipv4_default_routes():
+    """[(interface, gateway hex)] of the IPv4 default routes in /proc/net/route."""
     try:
         with open("/proc/net/route") as f:
-            for line in f.readlines()[1:]:
-                parts = line.split()
-                if len(parts) > 7 and parts[1] == "00000000" and parts[7] == "00000000":
-                    names.add(parts[0])
+            rows = [line.split() for line in f.readlines()[1:]]
     except OSError:
-        pass
+        return []
+    return [(p[0], p[2]) for p in rows if len(p) > 7 and p[1] == "00000000" and p[7] == "00000000"]
+
+
+def _proc_default_routes():
+    names = {name for name, _ in _ipv4_default_routes()}
     try:
         with open("/proc/net/ipv6_route") as f:
             for line in f:
@@ -47,14 +49,12 @@ def _proc_default_routes():
 def default_gateways():
     """The IPv4 addresses the default routes go through (the household's router, usually one)."""
     out = set()
-    try:
-        with open("/proc/net/route") as f:
-            for line in f.readlines()[1:]:
-                parts = line.split()
-                if len(parts) > 7 and parts[1] == "00000000" and parts[7] == "00000000" and parts[2] != "00000000":
-                    out.add(socket.inet_ntoa(struct.pack("<I", int(parts[2], 16))))
-    except (OSError, ValueError):
-        pass
+    for _, gateway in _ipv4_default_routes():
+        try:
+            if int(gateway, 16):
+                out.add(socket.inet_ntoa(struct.pack("<I", int(gateway, 16))))
+        except ValueError:
+            pass
     return out
 
 
