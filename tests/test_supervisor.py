@@ -1,6 +1,7 @@
 """The supervisor's state machine on a fake clock with fake processes."""
 import os
 import signal
+import threading
 
 import pytest
 
@@ -138,6 +139,19 @@ def test_control_moves_and_their_409_reasons(world):
     s.tick()
     assert s.downloader.state is State.EXITED
     assert s.control("start") == (True, "connecting")
+
+
+def test_snapshot_never_waits_for_the_lock_and_shows_each_action_at_once(world):
+    s = Supervisor("c.json", "d", clock=world.clock, popen=world.popen)
+    assert s.snapshot()["downloader"]["state"] == "stopped"
+    s.control("start")
+    assert s.snapshot()["downloader"]["state"] == "starting"  # published as the lock is let go
+    with s.lock:  # a tick waiting on a child, say: the dashboards' polls go on
+        got = []
+        reader = threading.Thread(target=lambda: got.append(s.snapshot()))
+        reader.start()
+        reader.join(2)
+        assert got and got[0]["downloader"]["pid"] == world.procs[-1].pid
 
 
 def test_reload_sends_sighup_to_live_children(world):

@@ -1,4 +1,5 @@
 """The collector (kept alive) and the downloader (on demand), under one lock, like supervisor and gunicorn."""
+import contextlib
 import signal
 import subprocess
 import threading
@@ -36,13 +37,14 @@ class Supervisor:
         self.probes = ProbeRunner(common, config_path, data_dir, clock=clock, popen=popen)
         self.lock = threading.Lock()
         self.closing = False
+        self._published = self._snapshot()
 
     def start(self):
-        with self.lock:
+        with self._turn():
             self.collector.spawn()
 
     def tick(self):
-        with self.lock:
+        with self._turn():
             self.collector.tick()
             self.downloader.tick()
             self.probes.tick(self.downloader.alive or self.downloader.state is State.BACKOFF,
@@ -51,7 +53,7 @@ class Supervisor:
     def control(self, action, extra_args=()):
         """Start/pause/resume/stop the downloader: (True, new status) or (False, why not)."""
         d = self.downloader
-        with self.lock:
+        with self._turn():
             if self.closing:
                 return False, "datacap is shutting down"
             d.tick()  # act on the freshest process state
@@ -89,7 +91,7 @@ class Supervisor:
 
     def reload(self):
         """Children re-read config.json; a collector that gave up (bad config) gets another chance."""
-        with self.lock:
+        with self._turn():
             for c in (self.collector, self.downloader):
                 if c.alive:
                     c.signal(signal.SIGHUP)
@@ -101,7 +103,7 @@ class Supervisor:
 
     def stop_all(self):
         """Refuse new work, then stop both children: SIGTERM, wait, SIGKILL. Called once on exit."""
-        with self.lock:
+        with self._turn():
             self.closing = True
             for c in (self.downloader, self.probes.child, self.collector):
                 c.stop()
@@ -113,9 +115,22 @@ class Supervisor:
             time.sleep(0.05)
 
     def probe_status(self):
-        with self.lock:
+        with self._turn():
             return self.probes.status()
 
-    def snapshot(self):
+    @contextlib.contextmanager
+    def _turn(self):
+        """The lock; leaving it publishes the processes' state for snapshot(), which never waits for it:
+        fifty polling dashboards must not queue behind a tick that is waiting for a child."""
         with self.lock:
-            return {"collector": self.collector.snapshot(), "downloader": self.downloader.snapshot()}
+            try:
+                yield
+            finally:
+                self._published = self._snapshot()
+
+    def snapshot(self):
+        """The children's state as of the last tick or action (a fifth of a second old at most, serve.TICK_S)."""
+        return self._published
+
+    def _snapshot(self):
+        return {"collector": self.collector.snapshot(), "downloader": self.downloader.snapshot()}
