@@ -23,6 +23,7 @@ from datacap.web.external_ip import ExternalIP
 log = logging.getLogger("server")
 
 TICK_S = 0.2
+SWITCH_INTERVAL_S = 0.0002
 # Requests are short (parsed files are cached until they change), so 8 threads serve hundreds of
 # polls a second; idle clients are dropped after 30 s; bodies over 64 KB and headers over 32 KB
 # are refused before they are read; poll() has no FD_SETSIZE limit and copes with the listener
@@ -33,6 +34,21 @@ TICK_S = 0.2
 WAITRESS = dict(threads=8, connection_limit=slow_clients.MAX_CONNECTIONS + 16, channel_timeout=30,
                 max_request_body_size=64 * 1024, max_request_header_size=32 * 1024, cleanup_interval=10,
                 ident="datacap", asyncore_use_poll=True, clear_untrusted_proxy_headers=False)
+
+
+def tune_for_pollers():
+    """Many dashboards polling at once: no log line per request, no convoy behind the GIL.
+
+    waitress warns "Task queue depth is N" for every request that waits for a thread: fifty open
+    dashboards would write thousands of lines a second to the journal. Waiting a few milliseconds is
+    normal under load; slow_clients.py reports the abnormal cases.
+    waitress's loop thread makes a syscall per socket and so lets go of the GIL each time; a request
+    thread that takes it may keep it for the whole switch interval (5 ms by default), and the loop,
+    with fifty sockets to serve, stalls every client together (the convoy effect). A 0.2 ms interval
+    bounds each wait; the server has no long computation that more switches would slow.
+    """
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 def systemd_unit():
@@ -61,6 +77,7 @@ def listen(app, host, port):
 
 def run(app, server, supervisor, config_path, open_browser):
     """Serve until SIGTERM/SIGINT; returns the exit code."""
+    tune_for_pollers()
     signals = queue.SimpleQueue()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: signals.put_nowait(signum))
