@@ -8,6 +8,7 @@ from datacap.config import ROOT
 from datacap.web import api_config, api_session, api_system, api_usage, errors, export, metrics, pages, security
 from datacap.web import api_probes
 from datacap.web import api_history, report
+from datacap.web.shared_polls import SharedPolls
 from datacap.web.views import Views
 
 MAX_BODY = 64 * 1024
@@ -27,4 +28,5 @@ def create_app(test_config=None, data_dir=None, config_path=None, supervisor=Non
     for module in (pages, api_session, api_usage, api_config, api_system, export, metrics, api_probes,
                    api_history, report):
         app.register_blueprint(module.bp)
+    app.wsgi_app = SharedPolls(app.wsgi_app, lambda: views.cfg)
     return app

@@ -1,0 +1,74 @@
+"""Fifty open dashboards cost about what one does: identical polls within SHARED_S share one answer.
+
+A poll is identical to an earlier one when everything the app could look at is the same: the path
+and query, every request header, the client's address and scheme, and the settings in force. The
+first goes through the whole app, security checks included; the ones after it, for SHARED_S, get
+its status, headers and body without entering Flask. While one request renews an answer that has
+grown old, the identical ones arriving meanwhile still get the old one (one renewal at a time, not
+fifty). Only GET /api/stats with a 200 is shared, and any other method (a start, a pause, a settings
+change) forgets every shared answer, so a dashboard sees its own action at once.
+"""
+import threading
+import time
+
+SHARED_S = 0.1  # an answer may be this old: the dashboard polls once a second
+PATHS = frozenset({"/api/stats"})
+
+
+class SharedPolls:
+    """WSGI middleware in front of the Flask app."""
+
+    def __init__(self, app, settings, clock=time.monotonic):
+        self.app, self.settings, self.clock = app, settings, clock
+        self._answers = {}  # key -> (when, status, headers, body)
+        self._renewing = set()  # keys whose answer a request is renewing
+        self._lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if environ["REQUEST_METHOD"] != "GET":
+            if environ["REQUEST_METHOD"] != "HEAD":
+                with self._lock:
+                    self._answers = {}
+            return self.app(environ, start_response)
+        if environ.get("PATH_INFO") not in PATHS:
+            return self.app(environ, start_response)
+        key = self._key(environ)
+        now = self.clock()
+        answer = self._answers.get(key)
+        if answer is None or now - answer[0] >= SHARED_S:
+            with self._lock:
+                renewing = key in self._renewing
+                self._renewing.add(key)
+            if not renewing or answer is None:
+                answer = self._renew(key, environ, now, renewing)
+        start_response(answer[1], answer[2])
+        return [answer[3]]
+
+    def _renew(self, key, environ, now, renewing):
+        try:
+            answer = self._answer(environ, now)
+        finally:
+            if not renewing:
+                with self._lock:
+                    self._renewing.discard(key)
+        if answer[1].startswith("200 "):
+            with self._lock:
+                self._answers = {k: a for k, a in self._answers.items() if now - a[0] < SHARED_S}
+                self._answers[key] = answer
+        return answer
+
+    def _key(self, environ):
+        return (environ["PATH_INFO"], environ.get("QUERY_STRING", ""), environ.get("REMOTE_ADDR"),
+                environ.get("wsgi.url_scheme"), id(self.settings()),
+                tuple(sorted((k, v) for k, v in environ.items() if k.startswith("HTTP_"))))
+
+    def _answer(self, environ, now):
+        """(when, status, headers, body) of the app's own answer."""
+        started = []
+        chunks = self.app(environ, lambda status, headers, exc_info=None: started.append((status, headers)))
+        try:
+            body = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        return now, started[0][0], started[0][1], body
