@@ -8,7 +8,8 @@ back to back on its own keep-alive connection. The clients are coroutines on one
 speaking plain HTTP/1.1, so that on a small machine the load generator costs the server as
 little CPU as it can (a thread per client with requests costs about as much as the server).
 Latency is from the request's first byte sent to its response's last byte read. The 1-minute
-load average is printed: other work on the machine spoils the figure.
+load average is printed: other work on the machine spoils the figure. So is the number of lines
+the server logged meanwhile (a line per request would flood the journal).
 """
 import argparse
 import asyncio
@@ -89,10 +90,12 @@ def main():
                 server.post("/api/start")
                 wait_for(lambda: server.stats()["speed_mbps"] > 0, 10, "a running session")
                 load_before = os.getloadavg()[0]
+                log_before = server.log_path.read_bytes().count(b"\n")
                 spy = py_spy({"server": server.proc}, args.warmup + args.seconds, args.spy_dir) if args.spy_dir else []
                 out = asyncio.run(load("127.0.0.1", server.port, args.clients, args.warmup, args.seconds))
                 print_hot_frames(spy, top=12)
                 status = server.stats()["status"]
+                log_lines = server.log_path.read_bytes().count(b"\n") - log_before
             finally:
                 server.stop()
     finally:
@@ -103,7 +106,8 @@ def main():
           f"load {load_before:.2f} before: {len(lat) / args.seconds:.0f} requests/s (target >= 2000), "
           f"p50 {1000 * statistics.median(lat):.1f} ms, p99 {1000 * lat[int(len(lat) * 0.99) - 1]:.1f} ms "
           f"(target <= 50 ms), errors {len(out['errors'])} (target 0)" +
-          (f": {sorted(set(map(str, out['errors'])))[:3]}" if out["errors"] else ""))
+          (f": {sorted(set(map(str, out['errors'])))[:3]}" if out["errors"] else "") +
+          f"; the server logged {log_lines} lines meanwhile")
 
 
 if __name__ == "__main__":
