@@ -90,6 +90,19 @@ def test_while_one_poll_renews_an_old_answer_the_others_get_the_old_one():
     assert get(app)[1] == b'{"call": 2}'
 
 
+def test_an_answer_renewed_across_an_action_is_not_kept():
+    inner, clock, app = shared()
+    gate = inner.gate = threading.Event()
+    renewing = threading.Thread(target=get, args=(app,))
+    renewing.start()
+    assert inner.entered.wait(5)
+    inner.gate = None
+    get(app, "/api/start", method="POST")  # the poll being renewed may predate the start
+    gate.set()
+    renewing.join(5)
+    assert get(app)[1] == b'{"call": 3}'  # renewed after the action, not the answer from before it
+
+
 def test_the_real_app_shares_nothing_across_credentials(tmp_path):
     token = "correct-horse-battery-staple"
     c = create_app({"auth_token": token, "host": "0.0.0.0"}, tmp_path, tmp_path / "c.json").test_client()

@@ -1,5 +1,5 @@
 """The test session: live stats and the Start / Pause / Resume / Stop / Reset controls."""
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from datacap import config as configmod
 from datacap.measure import session_file
@@ -43,8 +43,9 @@ def meta():
 
 
 @bp.get("/api/stats")
-def stats():  # fifty open dashboards share one answer a tenth of a second (web/shared_polls.py)
-    return jsonify(views().stats(request.args.get("since", type=float)))
+def stats():
+    body = views().stats_json(request.args.get("since", type=float))
+    return current_app.response_class(body, mimetype="application/json")
 
 
 @bp.post("/api/<any(start, pause, resume, stop):action>")

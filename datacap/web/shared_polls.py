@@ -8,7 +8,6 @@ grown old, the identical ones arriving meanwhile still get the old one (one rene
 fifty). Only GET /api/stats with a 200 is shared, and any other method (a start, a pause, a settings
 change) forgets every shared answer, so a dashboard sees its own action at once.
 """
-import threading
 import time
 
 SHARED_S = 0.1  # an answer may be this old: the dashboard polls once a second
@@ -20,15 +19,19 @@ class SharedPolls:
 
     def __init__(self, app, settings, clock=time.monotonic):
         self.app, self.settings, self.clock = app, settings, clock
+        # No lock: a request thread holding one would be switched out (serve.SWITCH_INTERVAL_S) and
+        # the others would queue behind it. Single dict operations are atomic under the GIL; an
+        # answer lost to a concurrent prune only costs one renewal.
         self._answers = {}  # key -> (when, status, headers, body)
-        self._renewing = set()  # keys whose answer a request is renewing
-        self._lock = threading.Lock()
+        self._renewing = {}  # key -> the request renewing its answer
+        self._pruned_at = 0.0
+        self._actions = 0  # actions seen: an answer renewed across one is not kept
 
     def __call__(self, environ, start_response):
         if environ["REQUEST_METHOD"] != "GET":
             if environ["REQUEST_METHOD"] != "HEAD":
-                with self._lock:
-                    self._answers = {}
+                self._actions += 1
+                self._answers = {}
             return self.app(environ, start_response)
         if environ.get("PATH_INFO") not in PATHS:
             return self.app(environ, start_response)
@@ -36,25 +39,24 @@ class SharedPolls:
         now = self.clock()
         answer = self._answers.get(key)
         if answer is None or now - answer[0] >= SHARED_S:
-            with self._lock:
-                renewing = key in self._renewing
-                self._renewing.add(key)
+            renewing = self._renewing.setdefault(key, environ) is not environ
             if not renewing or answer is None:
                 answer = self._renew(key, environ, now, renewing)
         start_response(answer[1], answer[2])
         return [answer[3]]
 
     def _renew(self, key, environ, now, renewing):
+        actions = self._actions
         try:
             answer = self._answer(environ, now)
         finally:
             if not renewing:
-                with self._lock:
-                    self._renewing.discard(key)
-        if answer[1].startswith("200 "):
-            with self._lock:
-                self._answers = {k: a for k, a in self._answers.items() if now - a[0] < SHARED_S}
-                self._answers[key] = answer
+                self._renewing.pop(key, None)
+        if answer[1].startswith("200 ") and actions == self._actions:
+            if now - self._pruned_at >= SHARED_S:  # old answers go once per SHARED_S, not per answer
+                self._pruned_at = now
+                self._answers = {k: a for k, a in list(self._answers.items()) if now - a[0] < SHARED_S}
+            self._answers[key] = answer
         return answer
 
     def _key(self, environ):

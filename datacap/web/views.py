@@ -47,6 +47,25 @@ class Views:
         """This cycle's figures from the collector's live count (the ledger when it is newer)."""
         return self.cycle.summary(self.cfg, local_now())
 
+    STATS_SHARED_S = 0.1  # the clock's part of an answer (its age, the cycle figures) may be this old
+    _stats_shared = (None, 0.0, {})  # (the downloader's document, since when, {(since, process): JSON})
+
+    def stats_json(self, since=None):
+        """stats() serialized, one answer per `since` and downloader process until downloader.json changes
+        (or STATS_SHARED_S passes): dashboards whose polls differ in a header (a cookie, a browser), which
+        web/shared_polls.py cannot share, still share the work of the answer."""
+        proc = self._processes().get("downloader") or {}
+        key = (since, proc.get("state"), proc.get("pid"), proc.get("exit"))
+        doc, now = self.downloader.read(), time.monotonic()  # one object per change of the file
+        shared_doc, at, answers = self._stats_shared
+        if doc is not shared_doc or now - at >= self.STATS_SHARED_S:
+            answers = {}
+            self._stats_shared = (doc, now, answers)
+        body = answers.get(key)
+        if body is None:
+            body = answers[key] = current_app.json.dumps(self.stats(since)) + "\n"
+        return body
+
     def stats(self, since=None):
         proc = self._processes().get("downloader")
         d, status, reason = session_file.effective(self.downloader.read(), proc, psutil.pid_exists)
