@@ -31,6 +31,17 @@ def have_root_networking():
     return subprocess.run(["ip", "netns", "list"], capture_output=True).returncode == 0
 
 
+@pytest.fixture(autouse=True)
+def no_live_files_left(tmp_path):
+    """After each test, the tmpfs folders of the data folders it made (store.runtime_dir) are removed:
+    /dev/shm is memory, and a full run would leave hundreds. Only this test's own, so parallel-safe."""
+    yield
+    for folder in [tmp_path, *(p for p in tmp_path.rglob("*") if p.is_dir() and not p.is_symlink())]:
+        live = runtime_dir(folder)
+        if live != folder.resolve() and live.name.startswith("datacap-") and live.parent == Path("/dev/shm"):
+            shutil.rmtree(live, ignore_errors=True)
+
+
 @pytest.fixture
 def private_runtime_dir(tmp_path, monkeypatch):
     """The downloader's live copy goes to a folder of this test's own, not /dev/shm."""
@@ -62,10 +73,7 @@ def server(tmp_path):
     yield make
     for s in servers:
         pids = [c.pid for c in s.children().values()] if s.proc and s.proc.poll() is None else []
-        s.stop()
-        live = runtime_dir(s.data_dir)
-        if str(live).startswith("/dev/shm/"):
-            shutil.rmtree(live, ignore_errors=True)
+        s.stop()  # its tmpfs folder goes in no_live_files_left
         for pid in pids:
             try:
                 os.kill(pid, 9)
