@@ -122,6 +122,31 @@ def test_five_minutes_of_random_30_to_80_congestion_is_never_a_throttle(first):
         assert found[-1]["spread_percent"] > 35
 
 
+def lossy(seed, mean_mbps=20, sd=0.35):
+    """A lossy link's seconds (satellite, say): each a random multiple of the mean, log-normal."""
+    rng, seconds = random.Random(seed), {}
+
+    def rate(t):
+        if int(t) not in seconds:
+            seconds[int(t)] = max(0.05, rng.lognormvariate(0, sd))
+        return mean_mbps * MBIT * seconds[int(t)]
+    return rate
+
+
+def test_a_lossy_link_at_the_edge_of_congested_is_one_event_not_one_a_minute():
+    for seed in range(10):  # before CALM_S: 5 to 19 congestion events in these 5 minutes
+        meter, det = run(lossy(seed), 300)
+        assert det.events == [] and 1 <= len(kinds(det, "congestion")) <= 2, (seed, det.all_events)
+        assert_never_overlap(kinds(det, "congestion"))
+
+
+def test_congestion_that_stops_is_closed_at_its_first_calm_second():
+    swinging = congestion(3)
+    meter, det = run(lambda t: swinging(t) if t < 150 else 80 * MBIT, 330)
+    (event,) = kinds(det, "congestion")
+    assert event["end"] is not None and 150 <= seconds_of(event["end"]) <= 280, event
+
+
 def test_speed_boost_is_an_initial_burst_with_the_sustained_rate_as_baseline():
     boost_bytes = 100e6
 

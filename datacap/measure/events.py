@@ -8,7 +8,8 @@ Every event is a dict with `kind` (`throttle`, `outage`, `congestion`, `burst`),
   3-s averages over the last CONGESTION_WINDOW_S: 10th to 90th percentile, as a share of the
   baseline). The link is congested while the middle half of those averages spans MIN_IQR of the
   baseline and the speed fell below SWING_LOW and came back above SWING_HIGH at least MIN_SWINGS
-  times;
+  times. An event ends when that has not been so for CALM_S seconds in a row (its `end` is the
+  first of them): a lossy link hovering at the edge is one long event, not one a minute;
 - burst: `bytes`, `burst_mbps`, `sustained_mbps`, `text`.
 """
 import statistics
@@ -24,6 +25,7 @@ SWING_LOW, SWING_HIGH = 0.70, 0.85  # of the baseline: down below the first, bac
 MIN_SWINGS = 2
 MIN_IQR = 0.25  # middle half of the 3-s averages spans a quarter of the baseline: a few dips never do
 MIN_SECONDS = 20
+CALM_S = 45  # an open congestion event closes after this many calm seconds in a row
 
 
 class OutageTracker:
@@ -67,8 +69,9 @@ class CongestionTracker:
         self.iso = iso
         self.bins = deque(maxlen=CONGESTION_WINDOW_S)
         self.event = None
-        self.congested = False
+        self.congested = False  # the last second's judgement (the throttle detector reads it)
         self._last_end = None
+        self._calm_since = None  # the first of the calm seconds in a row while an event is open
 
     def feed(self, b, baseline):
         """One measured second with no throttle open; return a new congestion event when one opens."""
@@ -87,13 +90,16 @@ class CongestionTracker:
             self.event = opened = {"kind": "congestion", "start": self.iso(start), "end": None}
         if self.event is not None:
             if self.congested:
+                self._calm_since = None
                 self.event.update(baseline_mbps=round(mbps(baseline), 3), low_mbps=round(mbps(deciles[0]), 3),
                                   high_mbps=round(mbps(deciles[-1]), 3),
                                   median_mbps=round(mbps(statistics.median(smooth)), 3),
                                   spread_percent=round(100 * spread, 1))
-            else:
-                self.event["end"] = self.iso(b.wall_start)
-                self.event, self._last_end = None, b.wall_start
+            elif self._calm_since is None:
+                self._calm_since = b.wall_start
+            elif b.wall_start - self._calm_since >= CALM_S - 1:
+                self.event["end"] = self.iso(self._calm_since)
+                self.event, self._last_end, self._calm_since = None, self._calm_since, None
         return opened
 
     def restart_after(self, wall):
