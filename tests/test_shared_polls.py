@@ -14,15 +14,16 @@ class FakeClock:
 
 
 class CountingApp:
-    """A WSGI app that answers `status` and counts its calls; `gate` (an Event) holds it when set."""
+    """A WSGI app that answers `status` and counts its calls; `gate` (an Event) holds it when set, for
+    requests of the method `gated` only when that is set."""
 
     def __init__(self, status="200 OK"):
-        self.calls, self.status, self.gate, self.entered = 0, status, None, threading.Event()
+        self.calls, self.status, self.gate, self.gated, self.entered = 0, status, None, None, threading.Event()
 
     def __call__(self, environ, start_response):
         self.calls += 1
         self.entered.set()
-        if self.gate is not None:
+        if self.gate is not None and self.gated in (None, environ["REQUEST_METHOD"]):
             self.gate.wait(5)
         start_response(self.status, [("Content-Type", "application/json")])
         return [f'{{"call": {self.calls}}}'.encode()]
@@ -101,6 +102,18 @@ def test_an_answer_renewed_across_an_action_is_not_kept():
     gate.set()
     renewing.join(5)
     assert get(app)[1] == b'{"call": 3}'  # renewed after the action, not the answer from before it
+
+
+def test_a_poll_answered_while_an_action_runs_is_not_kept_once_it_is_done():
+    inner, clock, app = shared()
+    inner.gate, inner.gated = threading.Event(), "POST"
+    action = threading.Thread(target=get, args=(app, "/api/start", "POST"))
+    action.start()
+    assert inner.entered.wait(5)
+    assert get(app)[1] == b'{"call": 2}'  # answered while the start is still under way
+    inner.gate.set()
+    action.join(5)
+    assert get(app)[1] == b'{"call": 3}'  # not the answer from before the start was done
 
 
 def test_the_real_app_shares_nothing_across_credentials(tmp_path):

@@ -6,7 +6,7 @@ first goes through the whole app, security checks included; the ones after it, f
 its status, headers and body without entering Flask. While one request renews an answer that has
 grown old, the identical ones arriving meanwhile still get the old one (one renewal at a time, not
 fifty). Only GET /api/stats with a 200 is shared, and any other method (a start, a pause, a settings
-change) forgets every shared answer, so a dashboard sees its own action at once.
+change) forgets every shared answer when it is done, so a dashboard sees its own action at once.
 """
 import time
 
@@ -28,11 +28,14 @@ class SharedPolls:
         self._actions = 0  # actions seen: an answer renewed across one is not kept
 
     def __call__(self, environ, start_response):
+        if environ["REQUEST_METHOD"] == "HEAD":
+            return self.app(environ, start_response)
         if environ["REQUEST_METHOD"] != "GET":
-            if environ["REQUEST_METHOD"] != "HEAD":
+            try:
+                return self.app(environ, start_response)
+            finally:  # once the action is done: a poll answered while it ran may not show it
                 self._actions += 1
                 self._answers = {}
-            return self.app(environ, start_response)
         if environ.get("PATH_INFO") not in PATHS:
             return self.app(environ, start_response)
         key = self._key(environ)
