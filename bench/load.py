@@ -6,10 +6,9 @@ The real server.py runs a real session (downloader from a fake ISP at 100 Mbit/s
 Each client polls as the dashboard does (`/api/stats?since=<last point>`, a full one first),
 back to back on its own keep-alive connection; identical polls share an answer for 0.1 s
 (web/shared_polls.py), and --unshared makes every request unique (a header with a count) so
-none is: the whole app answers each. The
-clients are coroutines on one asyncio loop speaking plain HTTP/1.1, so that on a small machine
-the load generator costs the server as little CPU as it can (a thread per client with requests
-costs about as much as the server).
+none is: the whole app answers each. The clients are coroutines on one asyncio loop speaking
+plain HTTP/1.1, so that on a small machine the load generator costs the server as little CPU as
+it can (a thread per client with requests costs about as much as the server).
 Latency is from the request's first byte sent to its response's last byte read. The 1-minute
 load average is printed: other work on the machine spoils the figure. So is the number of lines
 the server logged meanwhile (a line per request would flood the journal).
