@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
-from datacap.usage import plans
+from datacap.usage import plan as planmod
 from datacap.usage.sources import settings as sources_settings
 
 from datacap.notify import settings as notify_settings
@@ -170,7 +170,7 @@ CHECKS = {
     "billing_day": _in_range(1, 31, integer=True),
     "interfaces": _interfaces,
     "sources": sources_settings.check,
-    "plan": plans.check,
+    "plan": planmod.check,
     "count": _count,
     "update_interval_seconds": _in_range(0.1, 3600),
     "throttle_threshold_percent": _in_range(1, 99),

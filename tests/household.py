@@ -7,6 +7,7 @@ namespace, with a second LAN namespace beside us; Debian's snmpd and miniupnpd r
 Addresses come from 10.237.0.0/16, inside namespaces this test made. Needs root.
 """
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -71,7 +72,7 @@ class House:
         conf = self.folder / "miniupnpd.conf"
         conf.write_text(f"ext_ifname=wan\nlistening_ip=lan\nlistening_ip=lan2\nhttp_port={port}\nenable_natpmp=no\n"
                         f"enable_upnp=yes\nsecure_mode=yes\nsystem_uptime=yes\n"
-                        f"uuid=3d3cec3a-8cf0-11e0-98ee-{os.getpid():012x}\n"
+                        f"uuid=3d3cec3a-8cf0-11e0-98ee-{int(self.tag):012x}\n"  # the same after a restart
                         f"lease_file={self.folder / 'upnp.leases'}\n"
                         "allow 1024-65535 10.237.0.0/16 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n")
         # its own pid file: two test routers at once must not see each other's
@@ -88,6 +89,30 @@ class House:
         raise RuntimeError("miniupnpd did not answer in the router namespace")
 
 
+def pids_in(ns):
+    """The processes running in a namespace (a daemon another process started, say)."""
+    return [int(p) for p in netns.sh("ip", "netns", "pids", ns, check=False).stdout.split()]
+
+
+def stop_pid(pid, timeout=5.0):
+    """SIGTERM a process we may not be the parent of; SIGKILL if it has not gone (or turned zombie) in time."""
+    if pid is None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                    return
+            except (OSError, IndexError):
+                return
+            time.sleep(0.05)
+
+
 def stop(proc):
     if proc and proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -98,13 +123,16 @@ def stop(proc):
             proc.wait()
 
 
+_serial = itertools.count()
+
+
 @contextlib.contextmanager
 def household(folder, wan_rate=None):
     """Yield a House; everything it made is removed afterwards, also on failure."""
-    tag = f"{os.getpid() % 100000:05d}"
+    tag = f"{os.getpid() % 100000:05d}{next(_serial) % 100:02d}"  # several households in one process
     try:
         with netns.claim_subnet("10.237") as o:
-            h = House(tag, f"dcr{tag}", f"dci{tag}", f"dcl{tag}", f"dhl{tag}", f"10.237.{o}.1", f"10.237.{o}.6",
+            h = House(tag, f"dcr{tag}", f"dci{tag}", f"dclan{tag}", f"dhl{tag}", f"10.237.{o}.1", f"10.237.{o}.6",
                       f"10.237.{o}.10", Path(folder))
             _build(h, o, wan_rate)
         yield h
@@ -147,7 +175,7 @@ def _remove(tag):
     """Delete the host's veth and the three namespaces, killing what still runs in them."""
     sh = netns.sh
     sh("ip", "link", "del", f"dhl{tag}", check=False)
-    for ns in (f"dcr{tag}", f"dci{tag}", f"dcl{tag}"):
+    for ns in (f"dcr{tag}", f"dci{tag}", f"dclan{tag}"):
         for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
             try:
                 os.kill(int(pid), signal.SIGKILL)

@@ -9,10 +9,10 @@ from datacap import config
 from datacap import store
 from datacap.measure import session_file
 from datacap.measure.cap_guard import CapGuard
-from datacap.usage import cycles, counters
-from datacap.usage import ledger as ledgermod
+from datacap.usage import counters
+from datacap.usage import ledger_file as ledgermod
 from datacap.web import create_app
-from test_collector import TZ, Machine, flushed, reasons, used
+from test_collector import TZ, Machine, cycle_summary, flushed, line, reasons, used
 
 
 # -- counter width ---------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ def test_projection_extrapolates_from_when_monitoring_began_not_the_cycles_first
     installed = datetime(2026, 11, 24, 12, 0, tzinfo=TZ)
     now = installed + timedelta(minutes=20)
     source = {"days": {"2026-11-24": {"eth0": [70_000_000, 0]}}, "monitoring_since": installed.isoformat()}
-    s = cycles.cycle_summary(source, None, cfg, now)
+    s = cycle_summary(source, None, cfg, now)
     left = (datetime(2026, 12, 1, tzinfo=TZ) - now).total_seconds()
     assert s["monitoring_since"] == installed.isoformat()
     assert s["projected_bytes"] == pytest.approx(70e6 + 70e6 / 1200 * left, rel=1e-6)  # ~33 GB, not 0.09 GB
@@ -160,7 +160,7 @@ def test_projection_after_an_isp_reading_uses_the_pace_since_the_reading():
               "monitoring_since": "2026-11-01T00:00:00+01:00"}
     adj = {"items": [{"id": "a", "at": read_at.isoformat(), "cycle_start": "2026-11-01", "isp_bytes": 20 * 10**9,
                       "counted_bytes": 4 * 10**9, "offset_bytes": 16 * 10**9, "undone": False}]}
-    s = cycles.cycle_summary(source, adj, cfg, now)
+    s = cycle_summary(source, adj, cfg, now)
     assert s["used_bytes"] == 21 * 10**9
     left = (datetime(2026, 12, 1, tzinfo=TZ) - now).total_seconds()
     assert s["projected_bytes"] == pytest.approx(21e9 + 1e9 / 86400 * left, rel=1e-6)
@@ -174,7 +174,7 @@ def test_crossing_several_thresholds_at_once_sends_one_alert_naming_the_highest(
     c.start()
     m.advance(60, rx=9_500_000_000)
     c.tick()
-    alerts = c.ledger.data["alerts"]
+    alerts = line(c)["alerts"]
     assert [(a["percent"], a["covers"]) for a in alerts] == [(90, [50, 75, 90])]
 
 
@@ -184,14 +184,14 @@ def test_thresholds_rearm_when_a_raised_cap_puts_usage_below_them(tmp_path):
     c.start()
     m.advance(60, rx=6_000_000_000)
     c.tick()
-    assert [a["percent"] for a in c.ledger.data["alerts"]] == [50]
+    assert [a["percent"] for a in line(c)["alerts"]] == [50]
     c.reload(config.validate({"interfaces": ["eth0"], "data_cap_gb": 20, "alert_thresholds_percent": [50, 90]}))
     m.advance(60)
     c.tick()  # 30 % of the new cap: 50 % is armed again
     m.advance(60, rx=5_000_000_000)
     c.tick()  # 55 %
-    assert [a["percent"] for a in c.ledger.data["alerts"]] == [50, 50]
-    assert len({a["id"] for a in c.ledger.data["alerts"]}) == 2
+    assert [a["percent"] for a in line(c)["alerts"]] == [50, 50]
+    assert len({a["id"] for a in line(c)["alerts"]}) == 2
 
 
 def test_no_alert_thresholds_still_counts_live(tmp_path):
@@ -275,8 +275,8 @@ def test_a_downloader_file_with_wrong_types_never_500s_nor_poisons_the_next_sess
 def test_resets_at_and_cap_date_carry_the_offset_valid_at_that_instant():
     cfg = config.validate({"data_cap_gb": 100, "billing_day": 1})
     now = datetime(2026, 10, 15, 12, 0, tzinfo=ZoneInfo("Europe/Berlin"))  # CEST, +02:00
-    s = cycles.cycle_summary({"days": {"2026-10-10": {"eth0": [70 * 10**9, 0]}}}, None, cfg, now)
+    s = cycle_summary({"days": {"2026-10-10": {"eth0": [70 * 10**9, 0]}}}, None, cfg, now)
     assert s["resets_at"] == "2026-11-01T00:00:00+01:00"  # CET by then
     assert s["cap_date"].startswith("2026-10-21") and s["cap_date"].endswith("+02:00")
-    s = cycles.cycle_summary({"days": {"2026-10-10": {"eth0": [55 * 10**9, 0]}}}, None, cfg, now)
+    s = cycle_summary({"days": {"2026-10-10": {"eth0": [55 * 10**9, 0]}}}, None, cfg, now)
     assert s["cap_date"].startswith("2026-10-27") and s["cap_date"].endswith("+01:00")  # after Oct 25

@@ -9,6 +9,7 @@ import pytest
 from datacap import config
 from datacap.usage import ledger as ledgermod
 from datacap.usage import cycles as usage
+from datacap.usage import figure, plan
 from datacap.usage.collector import Collector
 
 TZ = ZoneInfo("Europe/Berlin")
@@ -33,9 +34,9 @@ class Machine:
             r, t = self.counters[name]
             self.counters[name] = (r + rx, t + tx)
 
-    def collector(self, data_dir, **cfg):
+    def collector(self, data_dir, live_dir=None, routers=None, **cfg):
         c = config.validate({"interfaces": ["eth0"], "data_cap_gb": 100, "sources": [{"type": "local"}], **cfg})
-        return Collector(c, data_dir, data_dir, read_counters=lambda: dict(self.counters),
+        return Collector(c, data_dir, live_dir or data_dir, read_counters=lambda: dict(self.counters), routers=routers,
                          boot_time=lambda: self.btime, boot_id=lambda: self.boot_id, clock=lambda: self.t,
                          now=lambda: self.wall, link_bps=lambda name: self.speed, default_routes=lambda: {"eth0"})
 
@@ -53,6 +54,16 @@ def flushed(m, data_dir, rx):
 
 def used(c):
     return sum(c.ledger.data["totals"].get("eth0", [0, 0]))
+
+
+def line(c):
+    """The first line's tables in the ledger (days, hours, free, alerts)."""
+    return c.ledger.data["lines"]["Internet"]
+
+
+def cycle_summary(source, adjustments, cfg, now, topups=None):
+    """The cycle figure of a one-line config over that line's tables."""
+    return figure.summarize(source, plan.build(cfg), cfg["count"], now, adjustments, topups)
 
 
 def reasons(c):
@@ -173,8 +184,8 @@ def test_bytes_go_to_the_local_day_they_happened(tmp_path):
     c.tick()
     m.advance(1, rx=200)
     c.tick()
-    assert c.ledger.data["days"]["2026-11-10"]["eth0"][0] == 100
-    assert c.ledger.data["days"]["2026-11-11"]["eth0"][0] == 200
+    assert line(c)["days"]["2026-11-10"]["eth0"][0] == 100
+    assert line(c)["days"]["2026-11-11"]["eth0"][0] == 200
 
 
 def test_wall_clock_jumping_back_an_hour_loses_and_doubles_nothing(tmp_path):
@@ -218,7 +229,7 @@ def test_cycle_rollover_starts_from_zero_and_keeps_history(tmp_path):
     c.tick()
     s = c.summary(m.wall)
     assert s["start"] == "2027-02-28" and s["used_bytes"] == 1_000_000_000
-    assert c.ledger.data["days"]["2027-02-27"]["eth0"][0] == 5_000_000_000
+    assert line(c)["days"]["2027-02-27"]["eth0"][0] == 5_000_000_000
 
 
 def test_projection_across_a_dst_change_uses_real_elapsed_time():
@@ -227,7 +238,7 @@ def test_projection_across_a_dst_change_uses_real_elapsed_time():
     # 2026-11-01 has 25 hours in New York; at 12:00 on Nov 2, 37 real hours of the cycle have passed
     now = datetime(2026, 11, 2, 12, 0, tzinfo=ny)
     ledger = {"days": {"2026-11-01": {"eth0": [37 * 10**9, 0]}}}
-    s = usage.cycle_summary(ledger, None, cfg, now)
+    s = cycle_summary(ledger, None, cfg, now)
     total_hours = (30 * 24 + 1)
     assert s["projected_bytes"] == pytest.approx(total_hours * 10**9, rel=1e-6)
     assert s["end"] == "2026-11-30"
@@ -236,7 +247,7 @@ def test_projection_across_a_dst_change_uses_real_elapsed_time():
 def test_projection_budget_and_cap_date():
     cfg = config.validate({"data_cap_gb": 300, "billing_day": 1})
     now = datetime(2026, 11, 11, 0, 0, tzinfo=TZ)  # 10 of 30 days gone
-    s = usage.cycle_summary({"days": {"2026-11-05": {"eth0": [150 * 10**9, 0]}}}, None, cfg, now)
+    s = cycle_summary({"days": {"2026-11-05": {"eth0": [150 * 10**9, 0]}}}, None, cfg, now)
     assert s["projected_bytes"] == pytest.approx(450e9, rel=1e-6)
     assert s["daily_budget_bytes"] == pytest.approx(150e9 / 20, rel=1e-6)
     assert s["cap_date"].startswith("2026-11-21")
@@ -244,7 +255,7 @@ def test_projection_budget_and_cap_date():
 
 def test_download_only_counting():
     cfg = config.validate({"count": "download"})
-    s = usage.cycle_summary({"days": {"2026-11-05": {"eth0": [100, 50]}}}, None, cfg, datetime(2026, 11, 6, tzinfo=TZ))
+    s = cycle_summary({"days": {"2026-11-05": {"eth0": [100, 50]}}}, None, cfg, datetime(2026, 11, 6, tzinfo=TZ))
     assert s["used_bytes"] == 100
 
 
@@ -253,9 +264,9 @@ def test_isp_adjustment_offsets_the_cycle_and_can_be_undone():
     now = datetime(2026, 11, 6, tzinfo=TZ)
     ledger = {"days": {"2026-11-05": {"eth0": [100, 0]}}}
     adj = {"items": [{"id": "a", "cycle_start": "2026-11-01", "offset_bytes": 50, "undone": False}]}
-    assert usage.cycle_summary(ledger, adj, cfg, now)["used_bytes"] == 150
+    assert cycle_summary(ledger, adj, cfg, now)["used_bytes"] == 150
     adj["items"][0]["undone"] = True
-    assert usage.cycle_summary(ledger, adj, cfg, now)["used_bytes"] == 100
+    assert cycle_summary(ledger, adj, cfg, now)["used_bytes"] == 100
 
 
 def test_each_alert_fires_once_per_cycle(tmp_path):
@@ -265,13 +276,13 @@ def test_each_alert_fires_once_per_cycle(tmp_path):
     for _ in range(3):
         m.advance(60, rx=3_000_000_000)
         c.tick()
-    fired = [(a["percent"], a["cycle_start"]) for a in c.ledger.data["alerts"]]
+    fired = [(a["percent"], a["cycle_start"]) for a in line(c)["alerts"]]
     assert fired == [(50, "2026-11-01"), (90, "2026-11-01")]  # 30 %, 60 %, 90 % of the cap
     m.advance(86400 * 25, rx=0)  # next cycle (Dec 1): fresh thresholds
     c.tick()
     m.advance(60, rx=6_000_000_000)
     c.tick()
-    assert [a["percent"] for a in c.ledger.data["alerts"] if a["cycle_start"] == "2026-12-01"] == [50]
+    assert [a["percent"] for a in line(c)["alerts"] if a["cycle_start"] == "2026-12-01"] == [50]
 
 
 def test_corrupt_ledger_is_moved_aside_and_backup_restored(tmp_path):
@@ -296,9 +307,9 @@ def test_a_simulated_year_keeps_the_ledger_small(tmp_path):
     size = (tmp_path / "usage.json").stat().st_size
     assert size < 300_000, size
     data = json.loads((tmp_path / "usage.json").read_text())
-    assert len(data["days"]) >= 366 and len(data["hours"]) <= ledgermod.HOURS_KEPT
+    assert len(data["lines"]["Internet"]["days"]) >= 366 and len(data["lines"]["Internet"]["hours"]) <= ledgermod.HOURS_KEPT
     t0 = time.perf_counter()
-    usage.cycle_summary(data, None, c.cfg, m.wall)
+    cycle_summary(data["lines"]["Internet"], None, c.cfg, m.wall)
     assert time.perf_counter() - t0 < 1.0  # the 20 ms figure is measured in bench/usage_api.py
 
 

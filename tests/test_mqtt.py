@@ -214,7 +214,7 @@ def test_a_wrong_password_is_shown_in_the_system_api_and_is_not_fatal(broker, se
 
 
 def test_with_commands_on_a_command_message_starts_and_stops_a_test(broker, sub, server, fake_isp):
-    isp = fake_isp(rate_mbps=40)
+    isp = fake_isp(rate_mbps=40, jitter=0.3)  # the speed changes every second, so the state would too
     b = broker()
     watch = sub(b)
     s = server(mqtt=b.settings(commands=True), test_urls=[isp.url()], streams=1)

@@ -5,19 +5,19 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from datacap import config
-from datacap.usage import cycles, plans
+from datacap.usage import free_windows, plan
 from datacap.web import create_app
-from test_collector import TZ, Machine
+from test_collector import TZ, Machine, cycle_summary, line
 
 NIGHT = {"kind": "monthly", "free_windows": [{"start": "23:00", "end": "07:00"}]}
 
 
 def counted(c):
-    return sum(v[0] + v[1] for day in c.ledger.data["days"].values() for v in day.values())
+    return sum(v[0] + v[1] for day in line(c)["days"].values() for v in day.values())
 
 
 def free(c):
-    return sum(v[0] + v[1] for day in c.ledger.data.get("free", {}).values() for v in day.values())
+    return sum(v[0] + v[1] for day in line(c)["free"].values() for v in day.values())
 
 
 def test_a_window_crossing_midnight_makes_its_bytes_free_and_no_others(tmp_path):
@@ -47,7 +47,7 @@ def test_a_dst_change_inside_a_window_counts_real_hours():
     a = datetime(2026, 10, 25, 0, 0, tzinfo=berlin).timestamp()  # clocks go back at 03:00 CEST
     b = datetime(2026, 10, 25, 5, 0, tzinfo=berlin).timestamp()  # 6 real hours, 4 of them in the window
     assert b - a == 6 * 3600
-    assert plans.free_share(windows, a, b, berlin) == pytest.approx(4 / 6)
+    assert free_windows.free_share(windows, a, b, berlin) == pytest.approx(4 / 6)
 
 
 @pytest.mark.parametrize("today, start, end", [
@@ -58,7 +58,7 @@ def test_a_dst_change_inside_a_window_counts_real_hours():
 ])
 def test_rolling_30_day_periods_run_across_month_ends(today, start, end):
     cfg = config.validate({"plan": {"kind": "rolling", "period_days": 30, "start": "2026-01-15"}})
-    s = cycles.cycle_summary({"days": {}}, None, cfg, datetime.combine(today, datetime.min.time(), TZ))
+    s = cycle_summary({"days": {}}, None, cfg, datetime.combine(today, datetime.min.time(), TZ))
     assert (s["start"], s["end"]) == (start, end)
 
 
@@ -66,14 +66,14 @@ def test_prepaid_bucket_with_top_ups_and_expiry(tmp_path):
     cfg = {"plan": {"kind": "prepaid", "gb": 50, "start": "2026-11-09", "expires": "2026-12-09"}}
     now = datetime(2026, 11, 20, 12, 0, tzinfo=TZ)
     source = {"days": {"2026-11-15": {"eth0": [45 * 10**9, 0]}, "2026-11-01": {"eth0": [99 * 10**9, 0]}}}
-    s = cycles.cycle_summary(source, None, config.validate(cfg), now)
+    s = cycle_summary(source, None, config.validate(cfg), now)
     assert s["start"] == "2026-11-09" and s["used_bytes"] == 45 * 10**9 and s["percent"] == 90.0  # Nov 1 is before
     topups = {"items": [{"id": "a", "bucket_start": "2026-11-09", "gb": 10, "expires": "2026-12-20", "undone": False},
                         {"id": "b", "bucket_start": "2026-11-09", "gb": 5, "expires": None, "undone": True}]}
-    s = cycles.cycle_summary(source, None, config.validate(cfg), now, topups)
+    s = cycle_summary(source, None, config.validate(cfg), now, topups)
     assert s["cap_bytes"] == 60 * 10**9 and s["end"] == "2026-12-19" and not s["expired"]
     assert s["plan"]["words"] == "Prepaid 50 GB, expires Dec 20; 1 top-up"
-    late = cycles.cycle_summary(source, None, config.validate(cfg), datetime(2026, 12, 21, tzinfo=TZ), topups)
+    late = cycle_summary(source, None, config.validate(cfg), datetime(2026, 12, 21, tzinfo=TZ), topups)
     assert late["expired"] and late["days_left"] == 0
 
 
@@ -93,7 +93,7 @@ def test_top_up_through_the_api_and_undo(tmp_path):
 def test_rollover_carries_unused_data_over_capped_at_its_maximum(previous_gb, cap_gb):
     cfg = config.validate({"data_cap_gb": 100, "plan": {"kind": "monthly", "rollover_max_gb": 20}})
     source = {"days": {"2026-10-12": {"eth0": [previous_gb * 10**9, 0]}}}
-    s = cycles.cycle_summary(source, None, cfg, datetime(2026, 11, 5, tzinfo=TZ))
+    s = cycle_summary(source, None, cfg, datetime(2026, 11, 5, tzinfo=TZ))
     assert s["cap_bytes"] == cap_gb * 10**9
 
 
@@ -130,6 +130,6 @@ def test_bad_plan_settings_get_one_line_naming_the_key(plan, says):
 
 def test_an_expired_prepaid_plan_is_a_warning_not_an_error(tmp_path):
     cfg = config.validate({"plan": {"kind": "prepaid", "gb": 5, "start": "2020-01-01", "expires": "2020-02-01"}})
-    assert "expired on 2020-02-01" in plans.warnings(cfg, date(2026, 11, 24))[0]
+    assert "expired on 2020-02-01" in plan.build(cfg).warnings(date(2026, 11, 24))[0]
     client = create_app(cfg, tmp_path, tmp_path / "c.json").test_client()
     assert client.get("/api/usage").get_json()["plan_warnings"]

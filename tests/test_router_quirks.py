@@ -2,6 +2,7 @@
 import asyncio
 
 from datacap.usage import ledger as ledgermod
+from datacap.usage import ledger_file
 from datacap.usage.sources import settings
 from datacap.usage.sources.feed import RouterFeed
 from datacap.usage.sources.router import RouterSource
@@ -33,14 +34,15 @@ class World:
         self.feed = RouterFeed([{"type": "local"}], lambda: self.t)
         self.feed.sources = [self.router]
         self.feed.local_counts = False
-        self.ledger = ledgermod.Ledger(ledgermod.empty())
         self.when = datetime(2026, 11, 10, 12, 0, tzinfo=TZ)
+        self.ledger = ledgermod.Ledger(ledger_file.empty())
+        self.ledger.open_lines(["Internet"], self.when)
 
     def poll(self, answer, dt=5.0):
         self.t += dt
         self.router.answer = answer
         asyncio.run(self.router._poll_once())
-        self.feed.credit(self.ledger, self.when)
+        self.feed.credit(self.ledger, self.when, lambda name: "Internet")
 
     def counted(self):
         return sum(self.ledger.data["totals"].get(self.router.name, [0, 0]))
@@ -102,16 +104,17 @@ def test_source_settings_name_the_bad_key_and_never_echo_secrets():
     assert settings.counting([{"type": "local"}, {"type": "snmp", "host": "h", "community": "c", "interface": "w"}]) == 1
 
 
-def test_ssdp_counts_only_the_gateway_our_default_route_goes_through(monkeypatch):
-    from datacap.usage.sources import upnp
+def test_ssdp_counts_only_the_gateway_our_default_route_goes_through():
+    from datacap.usage.sources.gateway import GatewaySearch
 
-    async def answers(timeout):  # a second router on the LAN answers too, and sorts first
-        return [{"location": "http://10.237.196.9:5555/rootDesc.xml"},
-                {"location": "http://10.237.87.9:5555/rootDesc.xml"}, {"st": "no location"}]
-    monkeypatch.setattr(upnp.IgdDevice, "async_search", staticmethod(answers))
-    ours, others = asyncio.run(upnp.discover(gateways=lambda: {"10.237.87.9"}))
-    assert ours == ["http://10.237.87.9:5555/rootDesc.xml"] and others == ["http://10.237.196.9:5555/rootDesc.xml"]
-    ours, others = asyncio.run(upnp.discover(gateways=lambda: {"10.237.1.1"}))
-    assert ours == [] and len(others) == 2  # neither is our gateway: neither is counted
-    ours, others = asyncio.run(upnp.discover(gateways=set))  # no IPv4 default route: any answer will do
-    assert len(ours) == 2 and others == []
+    def answers():  # a second router on the LAN answers too, and sorts first
+        return ["http://10.237.196.9:5555/rootDesc.xml", "http://10.237.87.9:5555/rootDesc.xml"]
+
+    def found(gateways):
+        s = GatewaySearch(search=answers, gateways=gateways)
+        s.search_once()
+        return s
+    assert found(lambda: {"10.237.87.9"}).found == "http://10.237.87.9:5555/rootDesc.xml"
+    neither = found(lambda: {"10.237.1.1"})  # neither is our gateway: neither is counted
+    assert neither.found is None and "10.237.196.9" in neither.status()["last_error"]["message"]
+    assert found(set).found == "http://10.237.196.9:5555/rootDesc.xml"  # no IPv4 default route: any answer will do

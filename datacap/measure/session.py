@@ -63,7 +63,7 @@ class Downloader:
         self._last_write = None
         self._last_sync = None
         self._synced_events = None  # (state, event count, last end) at the last fsync
-        self.cap = CapGuard(data_dir)
+        self.cap = CapGuard(data_dir, self.started_wall)
         self.cycle_gb_at_start = self._cycle_gb()
         self._kept = False  # the finished test is in history.json
 
@@ -148,7 +148,8 @@ class Downloader:
                    or (self.pool.last_error or {}).get("message") or "no answer")
             self.stop(State.ERROR, f"no bytes from any test URL for {minutes:g} min ({why})")
         elif self.cfg["stop_at_cap"] and self.cap.reached(self.cfg, total, self.wall(), now):
-            self.stop(State.FINISHED, "data cap reached for this billing cycle")
+            self.stop(State.FINISHED, "the prepaid bucket has expired" if self.cap.stop["expired"]
+                      else "data cap reached for this billing cycle")
 
     def _outage_over_limit(self, now):
         """An outage is ridden out (the streams retry with back-off) for outage_give_up_minutes."""
@@ -204,6 +205,7 @@ class Downloader:
             "per_connection_mbps": self.per_stream.per_connection_mbps(),
             "streams": self.pool.n, "urls": self.urls, "limit_bytes": self.limit_bytes,
             "stop_at_cap": self.cfg["stop_at_cap"], "threshold_percent": self.cfg["throttle_threshold_percent"],
+            "cap_stop": self.cap.stop,
             **self._error_fields(total), "error_count": self.pool.error_count,
             "data_points": list(self.samples), "history": self.history,
         }

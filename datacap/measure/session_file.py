@@ -56,6 +56,7 @@ FIELDS = {
     "data_points": ([], _list), "history": ([], _list),
     "url_errors": ([], _list), "problem": (None, _opt(_str)),  # failures in words (measure/errors.py)
     "save_error": (None, _opt(_str)),
+    "cap_stop": (None, _opt(_dict)),  # the figure stop_at_cap stopped on (measure/cap_guard.py)
 }
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from datacap.measure import probe_file
+from datacap.usage import ledger_file
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ def cap_alerts(usage, cycle_start, host):
     for a in (usage or {}).get("alerts", []):
         if a.get("cycle_start") != cycle_start:
             continue
-        text = (f"datacap on {host}: {a['percent']}% of the data cap used "
+        text = (f"datacap on {host}: the prepaid bucket has expired ({a['used_bytes'] / 1e9:.2f} GB used)"
+                if a.get("expired") else f"datacap on {host}: {a['percent']}% of the data cap used "
                 f"({a['used_bytes'] / 1e9:.2f} of {a['cap_bytes'] / 1e9:.0f} GB this cycle)")
         key = f"alert:{a['id']}" if a.get("id") else f"alert:{a['cycle_start']}:{a['percent']}"  # id: a re-armed one
         out.append(News(key, "cap_alert",
@@ -121,7 +123,7 @@ def news(views, now=None, host=None):
     host = host or socket.gethostname()
     now = now or datetime.now(timezone.utc)
     cfg = views.cfg
-    return (cap_alerts(views.usage.read(), views.summary()["start"], host)
+    return (cap_alerts(ledger_file.line_of(views.usage.read(), ledger_file.FIRST_LINE), views.summary()["start"], host)
             + session_events(views.downloader.read(), now, cfg.get("notify_outage_minutes", 10), host)
             + fatal_children(views.system()["processes"], views.started, host)
             + probe_findings(probe_file.reader(views.data_dir).read(), views.summary()["start"], host))

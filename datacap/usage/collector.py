@@ -1,21 +1,22 @@
 """The collector: sample counters, credit the ledger, write the live file, flush the ledger.
 
-Single writer of usage.json (the durable ledger, usage/ledger.py) and collector.json (live rates
-and the cycle figure, usage/live_file.py, rewritten every interval in a tmpfs runtime folder).
-Signals: TERM/INT flush and exit, HUP reload.
+Single writer of usage.json (the durable ledger, usage/ledger_file.py), of its live copy and of
+collector.json (live rates and each line's days, usage/live_file.py), both rewritten every interval
+in a tmpfs runtime folder. Signals: TERM/INT flush and exit, HUP reload.
 """
 import logging
 import os
 import signal
 import time
+from collections import deque
 from datetime import datetime
 
 import psutil
 
 from datacap import process, store
-from datacap.usage import cycles, interfaces, live_file, plans, topups
-from datacap.usage import ledger as ledgermod
-from datacap.usage.sources.feed import RouterFeed
+from datacap.usage import adjustments, figure, interfaces, ledger_file, lines, live_file, topups
+from datacap.usage.ledger import Ledger
+from datacap.usage.sources.feed import CACHE_SLACK_S, RouterFeed
 
 log = logging.getLogger("collector")
 
@@ -23,6 +24,7 @@ FLUSH_S = 60.0  # ledger to disk at least this often (and on exit, day change, a
 BACKUP_S = 600.0  # usage.json.bak, the last good copy restored when the ledger is corrupt
 ROUTES_S = 30.0  # how often "auto" looks at the routing table again
 LINK_SPEED_S = 60.0
+HANDOVER_TICKS = 120  # this machine's counted bytes per tick, kept to hand counting over to a gateway exactly
 
 
 def boot_clock():
@@ -43,50 +45,56 @@ class Collector:
                  boot_time=psutil.boot_time, boot_id=interfaces.read_boot_id, clock=boot_clock, now=local_now,
                  link_bps=interfaces.link_bps, default_routes=interfaces.default_route_interfaces, routers=None):
         self.cfg = cfg
-        self.usage_path = data_dir / "usage.json"
+        self.usage_path = ledger_file.path(data_dir)
         self.live_path = live_dir / live_file.NAME
+        # the ledger as of the last tick, for a restart without a reboot; not where it would hit the disk
+        self.copy_path = live_dir / ledger_file.COPY_NAME if live_dir.resolve() != data_dir.resolve() else None
         self.read_counters, self.boot_time, self.boot_id, self.clock, self.now = read_counters, boot_time, boot_id, clock, now
         self._link_bps, self.default_routes = link_bps, default_routes
-        self.ledger = ledgermod.Ledger(ledgermod.load(self.usage_path, now()))
-        self.adjustments = store.CachedReader(data_dir / "adjustments.json")
+        self.ledger = Ledger(ledger_file.load(self.usage_path, now(), self.copy_path))
+        self.adjustments = store.CachedReader(data_dir / adjustments.NAME)
         self.topups = store.CachedReader(data_dir / topups.NAME)
-        self._free_windows(cfg)
+        self._apply_lines(cfg)
         self.last = {}  # name -> (rx, tx) at its last sighting
         self.seen = {}  # name -> clock() at its last sighting
         self.rates = {}  # name -> (rx_bps, tx_bps), bits per second
         self.counted = []  # this machine's interfaces that are watched (and count, unless a router does)
-        self.routers = routers or RouterFeed(cfg["sources"], clock)
+        self.routers = routers or RouterFeed(cfg["sources"], clock, self.ledger.data.get("promoted"))
         self.last_error = None
         self._routes_at = self._speeds_at = self._flushed_at = self._backup_at = None
         self._speeds = {}
         self._day = None
         self._prev_t = None  # clock() of the previous sample
+        self._credits = deque(maxlen=HANDOVER_TICKS)  # (clock(), seconds it covers, {name: (rx, tx)} counted)
 
     def reload(self, cfg):
-        if cfg["sources"] != self.cfg["sources"]:  # new router sources: start them afresh
+        if cfg["sources"] != self.cfg["sources"]:  # new router sources, continuing from the readings in memory
+            self.routers.credit(self.ledger, self.now(), self.line_of)
             self.routers.stop()
-            self.routers = RouterFeed(cfg["sources"], self.clock)
-            self.routers.start(self.routers_checkpoint())
+            last = self.routers.last
+            self.routers = RouterFeed(cfg["sources"], self.clock, self.ledger.data.get("promoted"))
+            self.routers.start(last)
         self.cfg = cfg
-        self._free_windows(cfg)
+        self._apply_lines(cfg)
         self._routes_at = None  # look at the interfaces again with the new setting
 
-    def _free_windows(self, cfg):
-        windows, tz = plans.plan_of(cfg).get("free_windows"), self.now().tzinfo
-        self.ledger.free_share = lambda a, b: plans.free_share(windows, a, b, tz)
-        for warning in plans.warnings(cfg, self.now().date()):
-            log.warning(warning)
-
-    def routers_checkpoint(self):
-        return (self.ledger.data.get("checkpoint") or {}).get("counters", {})
-
-    def local_counted(self):
-        """The cap's rule for this machine's interfaces: None (all count) or set() (shown only)."""
-        return None if self.routers.local_counts else set()
+    def _apply_lines(self, cfg):
+        self.lines = lines.of(cfg)
+        when = self.now()
+        self.ledger.open_lines([line.name for line in self.lines], when)
+        self.ledger.free_share = {line.name: (lambda a, b, p=line.plan, tz=when.tzinfo: p.free_share(a, b, tz))
+                                  for line in self.lines}
+        for line in self.lines:
+            for warning in line.plan.warnings(when.date(), self.topups.read()):
+                log.warning(warning)
 
     def counting(self):
         """The names that count toward the cap now."""
         return self.counted if self.routers.local_counts else self.routers.counted()
+
+    def line_of(self, name):
+        """The line a counter's bytes count toward, None when they only go to its totals."""
+        return self.lines[0].name if name in self.counting() else None
 
     def link_bps(self, name):
         """The link's bytes/s, None when unknown."""
@@ -103,13 +111,31 @@ class Collector:
             self._speeds_at = t
             self._speeds = {n: self._link_bps(n) for n in self.counted}
 
+    def _router_seed(self, t, when, rebooted):
+        """The routers' last readings from the checkpoint, with when they were read on our clock."""
+        cp = self.ledger.data.get("checkpoint") or {}
+        flushed_t = cp.get("boottime_s")
+        if rebooted or flushed_t is None:  # another boot: place the flush on this boot's clock by wall time
+            at = ledger_file_time(cp.get("at"))
+            flushed_t = t - max(0.0, when.timestamp() - at) if at is not None else None
+        readings = cp.get("readings") or {}
+        seed = {}
+        for name, (rx, tx) in (cp.get("counters") or {}).items():
+            r = readings.get(name) or {}
+            read_t = r.get("t") if isinstance(r.get("t"), (int, float)) else None
+            if rebooted and read_t is not None and flushed_t is not None and cp.get("boottime_s") is not None:
+                read_t = flushed_t - (cp["boottime_s"] - read_t)
+            seed[name] = (rx, tx, read_t if read_t is not None else flushed_t, r.get("uptime"))
+        return seed
+
     def start(self):
         """First sample: count the gap since the checkpoint (or since boot after a reboot)."""
-        t, when, counters = self.clock(), self.now(), self.read_counters()
+        t, when, counters, boot_id = self.clock(), self.now(), self.read_counters(), self.boot_id()
         self._refresh(t, counters)
-        self.ledger.resume(counters, self.boot_id(), self.boot_time(), t, when, self.counted, self.link_bps,
-                           self.routers.local_counts)
-        self.routers.start(self.routers_checkpoint())
+        rebooted = self.ledger.rebooted_since_checkpoint(boot_id)
+        seed = self._router_seed(t, when, rebooted)
+        self.ledger.resume(counters, boot_id, self.boot_time(), t, when, self.counted, self.link_bps, self.line_of)
+        self.routers.start(seed)
         self.last = dict(counters)
         self.seen = {n: t for n in counters}
         self._day = when.date()
@@ -120,12 +146,50 @@ class Collector:
         t, when, counters = self.clock(), self.now(), self.read_counters()
         self._refresh(t, counters)
         elapsed = {n: t - self.seen[n] for n in counters if n in self.seen}
-        self.ledger.step(counters, self.last, elapsed, when, self.counted, self.link_bps, self.local_counted())
-        first_reading = self.routers.credit(self.ledger, when)
+        credits = {}
+        self.ledger.step(counters, self.last, elapsed, when, self.counted, self.link_bps, self.line_of, credits=credits)
+        self._credits.append((t, t - self._prev_t, credits))
+        first_reading = self.routers.credit(self.ledger, when, self.line_of)
+        if self.routers.switched:  # auto found or left a gateway: a restart must know
+            self.routers.switched = False
+            self.ledger.urgent = True
+            if self.routers.promoted:
+                self.routers.overlap[self.routers.promoted["name"]] = self._counted_since(self.routers.promoted_at)
+        if self.routers.auto:  # an explicit `sources` leaves what "auto" found for when it is back
+            self.ledger.data["promoted"] = self.routers.promotion()
+        self._rates(counters, elapsed)
+        self._track(counters, t)
+        summaries = {line.name: self.summary(when, line) for line in self.lines}
+        new_alerts = [a for line in self.lines
+                      for a in self.ledger.alerts_due(line.name, summaries[line.name], line.alert_thresholds_percent, when)]
+        for a in new_alerts:
+            log.warning("cap alert: %s: %s%% of the cap used (%.2f GB)", a["line"], a["percent"], a["used_bytes"] / 1e9)
+        self.ledger.checkpoint({**self.last, **self.routers.counters()}, self.routers.readings(), t, when)
+        if (new_alerts or first_reading or self.ledger.urgent or when.date() != self._day
+                or t - self._flushed_at >= FLUSH_S):
+            self._day = when.date()
+            self.flush(t, when)
+        self.write_live(when, summaries)
+        self.save_copy(when)
+
+    def _counted_since(self, t0):
+        """(rx, tx) this machine's interfaces counted after clock() t0 (a tick straddling it pro rata): what a
+        gateway taking over from t0 on would count a second time."""
+        rx = tx = 0.0
+        for t, span, credits in self._credits:
+            share = min(1.0, (t - t0) / span) if span > 0 else float(t > t0)
+            if share > 0:
+                rx += share * sum(c[0] for c in credits.values())
+                tx += share * sum(c[1] for c in credits.values())
+        return round(rx), round(tx)
+
+    def _rates(self, counters, elapsed):
         self.rates = {}
         for n, (rx, tx) in counters.items():
             if n in self.last and elapsed.get(n, 0) > 0 and rx >= self.last[n][0] and tx >= self.last[n][1]:
                 self.rates[n] = (round((rx - self.last[n][0]) * 8 / elapsed[n]), round((tx - self.last[n][1]) * 8 / elapsed[n]))
+
+    def _track(self, counters, t):
         for n in counters:
             if n not in self.last and self.last:
                 log.info("interface %s appeared", n)
@@ -138,54 +202,65 @@ class Collector:
             self.seen.pop(n, None)
         self.seen.update({n: t for n in counters})
         self._prev_t = t
-        summary = self.summary(when)
-        new_alerts = self.ledger.alerts_due(summary, self.cfg["alert_thresholds_percent"], when)
-        for a in new_alerts:
-            log.warning("cap alert: %s%% of the cap used (%.2f GB)", a["percent"], a["used_bytes"] / 1e9)
-        if (new_alerts or first_reading or self.ledger.urgent or when.date() != self._day
-                or t - self._flushed_at >= FLUSH_S):
-            self._day = when.date()
-            self.flush(t, when)
-        self.write_live(when, summary)
 
-    def summary(self, when):
-        return cycles.cycle_summary(self.ledger.data, self.adjustments.read(), self.cfg, when, self.topups.read())
+    def summary(self, when, line=None):
+        line = line or self.lines[0]
+        return figure.summarize(self.ledger.line(line.name), line.plan, line.count, when, self.adjustments.read(),
+                                self.topups.read())
+
+    def count_as_of(self, when):
+        """Epoch seconds up to which the cycle figure holds every byte: this tick for this machine's interfaces;
+        a router's last reading, less its own caching, for a router; None before it has read."""
+        if self.routers.local_counts:
+            return when.timestamp()
+        seen = [v[2] for name, v in self.routers.last.items() if name in self.routers.counted() and v[2] is not None]
+        return when.timestamp() - (self.clock() - max(seen)) - CACHE_SLACK_S if seen else None
 
     def flush(self, t, when):
         """Checkpoint and totals go to disk together, so a crash never loses or doubles bytes."""
         self.ledger.urgent = False
-        self.ledger.checkpoint({**self.last, **self.routers.counters()}, t, when)
+        self.ledger.checkpoint({**self.last, **self.routers.counters()}, self.routers.readings(), t, when)
         self.ledger.prune(when.date())
-        self.ledger.data["updated_at"] = when.isoformat(timespec="seconds")
-        self.ledger.data["counted"] = self.counting()
+        data = self.ledger.data
+        data.update(updated_at=when.isoformat(timespec="seconds"), counted=self.counting(),
+                    count_as_of=self.count_as_of(when), flushes=data["flushes"] + 1)
         try:
-            store.write_json_atomic(self.usage_path, self.ledger.data)
+            store.write_json_atomic(self.usage_path, data)
             if self._backup_at is None or t - self._backup_at >= BACKUP_S:
-                store.write_json_atomic(self.usage_path.with_name("usage.json.bak"), self.ledger.data)
+                store.write_json_atomic(self.usage_path.with_name("usage.json.bak"), data)
                 self._backup_at = t
             self._flushed_at = t
             self.last_error = None
         except OSError as exc:  # disk full / read-only: the old file stays intact, retry next tick
+            data["flushes"] -= 1  # the live copy still descends from the flush on disk
             self.last_error = f"cannot write {self.usage_path.name}: {exc.strerror or exc}"
             log.error(self.last_error)
             if self._flushed_at is None:
                 self._flushed_at = t
 
-    def write_live(self, when, summary, status="running"):
+    def save_copy(self, when):
+        if self.copy_path is None:
+            return
+        try:
+            store.write_json_atomic(self.copy_path, {**self.ledger.data, "saved_at": when.isoformat()}, fsync=False)
+        except OSError as exc:
+            log.error("cannot write %s: %s", self.copy_path, exc)
+
+    def write_live(self, when, summaries, status="running"):
         ifaces = {}
         for n, (rx, tx) in sorted(self.last.items()):
             rx_bps, tx_bps = self.rates.get(n, (None, None))
             ifaces[n] = {"rx_bytes": rx, "tx_bytes": tx, "rx_bps": rx_bps, "tx_bps": tx_bps,
                          "counted": n in self.counted, "present": self.seen.get(n) == self._prev_t}
+        as_of = self.count_as_of(when)
         live = {"status": status, "pid": os.getpid(), "updated_at": when.isoformat(timespec="milliseconds"),
                 "interval_seconds": self.cfg["update_interval_seconds"], "counted": self.counting(),
+                "count_as_of": as_of, "cycle_used_bytes": summaries[self.lines[0].name]["used_bytes"],
                 "sources": self.routers.statuses("This computer (" + (", ".join(self.counted) or "no interface") + ")"),
-                "interfaces": ifaces, "cycle_used_bytes": summary["used_bytes"], "last_error": self.last_error,
-                "ledger_flushed_at": self.ledger.data.get("updated_at"),
-                # the cycle's days as counted this instant: every reader's source for "cycle used"
-                "days": cycles.days_of_cycle(self.ledger.data["days"], summary["previous_start"] or summary["start"]),
-                "free": cycles.days_of_cycle(self.ledger.data.get("free", {}), summary["start"]),
-                "monitoring_since": self.ledger.data.get("monitoring_since"), "totals": self.ledger.data["totals"]}
+                "interfaces": ifaces, "last_error": self.last_error,
+                "ledger_flushed_at": self.ledger.data.get("updated_at"), "totals": self.ledger.data["totals"],
+                # each line's days as counted this instant: every reader's source for "cycle used"
+                "lines": {name: live_file.line_part(self.ledger.line(name), s) for name, s in summaries.items()}}
         try:
             try:
                 store.write_json_atomic(self.live_path, live, fsync=False)  # live data, not the ledger
@@ -194,6 +269,16 @@ class Collector:
                 store.write_json_atomic(self.live_path, live, fsync=False)
         except OSError as exc:
             log.error("cannot write %s: %s", self.live_path, exc)
+
+    def summaries(self, when):
+        return {line.name: self.summary(when, line) for line in self.lines}
+
+
+def ledger_file_time(iso):
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 def run(c, interval_override, config_path, data_dir):
@@ -221,5 +306,5 @@ def run(c, interval_override, config_path, data_dir):
     c.tick()
     c.routers.stop()
     c.flush(c.clock(), c.now())
-    c.write_live(c.now(), c.summary(c.now()), status="stopped")
+    c.write_live(c.now(), c.summaries(c.now()), status="stopped")
     log.info("stopped; ledger flushed")

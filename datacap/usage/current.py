@@ -1,18 +1,20 @@
-"""The cycle's usage as every reader but the collector sees it: one figure, at most one interval old.
+"""A line's cycle figure as every reader but the collector sees it: one figure, at most one interval old.
 
-The collector writes the cycle's days into its live file every interval and into the ledger once a
+The collector writes each line's days into its live file every interval and into the ledger once a
 minute; readers take whichever is newer (the live file, unless the collector has stopped) and
-compute the summary with the one function in cycles.py, with their own config and the ISP readings.
+compute the figure with the one function in figure.py, with the line's plan and the ISP readings.
 """
 from datetime import datetime
 
 from datacap import store
-from datacap.usage import adjustments, cycles, live_file, topups
+from datacap.usage import adjustments, cycles, figure, ledger_file, lines, live_file, topups
 
 
-def _ts(iso):
+def _ts(v):
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
     try:
-        return datetime.fromisoformat(iso).timestamp()
+        return datetime.fromisoformat(v).timestamp()
     except (TypeError, ValueError):
         return None
 
@@ -20,26 +22,30 @@ def _ts(iso):
 class CycleReader:
     def __init__(self, data_dir):
         self.live = live_file.Reader(data_dir)
-        self.ledger = store.CachedReader(data_dir / "usage.json")
+        self.ledger = ledger_file.Reader(data_dir)
         self.adjustments = store.CachedReader(data_dir / adjustments.NAME)
         self.topups = store.CachedReader(data_dir / topups.NAME)
 
     def source(self, default_interval):
-        """(document with days and monitoring_since, its time as epoch seconds or None, live?)."""
+        """(the newer of the live file and the ledger, the time its figures hold every byte up to as epoch
+        seconds or None, live?)."""
         live, _, stale = self.live.read(default_interval)
-        ledger = self.ledger.read() or {}
+        ledger = self.ledger.read()
         live_at, ledger_at = _ts(live.get("updated_at")), _ts(ledger.get("updated_at"))
-        if isinstance(live.get("days"), dict) and live_at is not None and (ledger_at is None or live_at >= ledger_at):
-            return live, live_at, not stale
-        return ledger, ledger_at, False
+        tables = isinstance(live.get("lines"), dict) or isinstance(live.get("days"), dict)  # (days: before lines)
+        if tables and live_at is not None and (ledger_at is None or live_at >= ledger_at):
+            return live, _ts(live.get("count_as_of")), not stale
+        return ledger, _ts(ledger.get("count_as_of", ledger.get("updated_at"))), False
 
-    def summary_at(self, cfg, now):
-        """(summary, epoch seconds of the count it is based on, or None when there is no count yet)."""
+    def summary_at(self, cfg, now, line=None):
+        """(summary, epoch seconds its count holds every byte up to, or None when there is no count yet)."""
+        line = line or lines.of(cfg)[0]
         doc, at, live = self.source(cfg["update_interval_seconds"])
-        out = cycles.cycle_summary(doc, self.adjustments.read(), cfg, now, self.topups.read())
+        out = figure.summarize(ledger_file.line_of(doc, line.name), line.plan, line.count, now,
+                               self.adjustments.read(), self.topups.read())
         out["as_of"] = cycles.local_at(at, now.tzinfo).isoformat(timespec="seconds") if at is not None else None
         out["live"] = live
         return out, at
 
-    def summary(self, cfg, now):
-        return self.summary_at(cfg, now)[0]
+    def summary(self, cfg, now, line=None):
+        return self.summary_at(cfg, now, line)[0]

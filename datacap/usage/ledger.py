@@ -1,116 +1,24 @@
-"""The durable usage ledger (usage.json): counter deltas, daily totals, checkpoint, alerts.
+"""The ledger in memory (usage/ledger_file.py is its format): counter deltas credited to lines and days.
 
 Counter logic is our own (not psutil's nowrap, which forgets across restarts; see counters.py).
 Every wrap, reset, discard, reboot and gap is a counter event. A reboot is a new kernel boot_id
 (btime moves when NTP steps the clock, so it is only the fallback, corroborated by a counter
-that went down).
+that went down). Every counter's bytes go to its totals; those of a counter that counts toward a
+line also go to that line's days and hours, or to its free days inside the plan's free windows.
 """
 import logging
-import os
-import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from datacap import store
 from datacap.usage import counters as countersmod
+from datacap.usage import ledger_file
 
 log = logging.getLogger("collector")
 
-VERSION = 1
 DAYS_KEPT = 430  # more than 13 months
 HOURS_KEPT = 72
 EVENTS_KEPT = 200
 ALERTS_KEPT = 200
 BTIME_TOLERANCE_S = 5.0
-READ_ATTEMPTS = 5  # a transient read error (EIO, EACCES) is retried, never taken for corruption
-
-
-def empty(when=None):
-    return {"version": VERSION, "boot_id": None, "btime": None, "checkpoint": None, "days": {}, "hours": {},
-            "totals": {}, "counter_events": [], "alerts": [], "wide": [], "free": {},
-            "monitoring_since": when.isoformat(timespec="seconds") if when else None}
-
-
-def _pair(v):
-    return isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and x >= 0 for x in v)
-
-
-def _table(t):
-    return isinstance(t, dict) and all(isinstance(e, dict) and all(_pair(v) for v in e.values()) for e in t.values())
-
-
-def _checkpoint(cp):
-    return cp is None or (isinstance(cp, dict) and isinstance(cp.get("counters"), dict)
-                          and all(_pair(v) for v in cp["counters"].values())
-                          and (cp.get("boottime_s") is None or isinstance(cp["boottime_s"], (int, float))))
-
-
-def valid(ledger):
-    """A ledger we can trust enough to keep counting on: every field there and of its type."""
-    return (isinstance(ledger, dict) and ledger.get("version") == VERSION
-            and _table(ledger.get("days")) and _table(ledger.get("hours"))
-            and isinstance(ledger.get("totals"), dict) and all(_pair(v) for v in ledger["totals"].values())
-            and "checkpoint" in ledger and _checkpoint(ledger["checkpoint"])
-            and isinstance(ledger.get("counter_events"), list) and isinstance(ledger.get("alerts"), list)
-            and all(isinstance(a, dict) for a in ledger["alerts"]))
-
-
-def upgrade(ledger):
-    """Fields newer versions added, filled in on a ledger that is otherwise valid."""
-    ledger.setdefault("boot_id", None)
-    ledger.setdefault("btime", None)
-    if not isinstance(ledger.get("wide"), list):
-        ledger["wide"] = []
-    if not _table(ledger.get("free")):
-        ledger["free"] = {}
-    if not isinstance(ledger.get("monitoring_since"), str):
-        first = min(ledger["days"], default=None)
-        ledger["monitoring_since"] = (datetime.fromisoformat(first).astimezone().isoformat(timespec="seconds")
-                                      if first else None)
-    return ledger
-
-
-def _read(path):
-    """The parsed file (None when it does not parse); OSError after READ_ATTEMPTS transient failures."""
-    for attempt in range(READ_ATTEMPTS):
-        try:
-            with open(path, "rb") as f:
-                raw = f.read()
-            break
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            if attempt == READ_ATTEMPTS - 1:
-                raise
-            log.warning("cannot read %s (%s): retrying", path.name, exc.strerror or exc)
-            time.sleep(0.2 * (attempt + 1))
-    try:
-        return store.parse_json(raw)
-    except ValueError:
-        return None
-
-
-def load(path, now):
-    """Read usage.json; a torn or incomplete one is moved aside and the last good copy restored.
-
-    A read error is not damage: it raises OSError, the collector exits and is restarted with back-off.
-    """
-    try:
-        data = _read(path)
-    except FileNotFoundError:
-        return empty(now)
-    if valid(data):
-        return upgrade(data)
-    aside = path.with_name(f"{path.name}.corrupt-{now.strftime('%Y%m%dT%H%M%S')}")
-    os.replace(path, aside)
-    try:
-        backup = _read(path.with_name(path.name + ".bak"))
-    except OSError:
-        backup = None
-    if valid(backup):
-        log.error("usage.json was damaged: moved to %s, restored usage.json.bak", aside.name)
-        return upgrade(backup)
-    log.error("usage.json was damaged: moved to %s, no valid backup, starting a new ledger", aside.name)
-    return empty(now)
 
 
 class Ledger:
@@ -119,7 +27,21 @@ class Ledger:
     def __init__(self, data):
         self.data = data
         self.urgent = False  # something a user reviews (a counter event) waits for the next flush
-        self.free_share = lambda a, b: 0.0  # the share of [a, b] (epoch s) inside the plan's free windows
+        self.free_share = {}  # line -> share of [a, b] (epoch s) inside its plan's free windows
+
+    def line(self, name):
+        return self.data["lines"][name]
+
+    def open_lines(self, names, when):
+        """Tables for every configured line; the first line takes over the history of one no line claims
+        (version 1's "Internet", or a line renamed in the settings)."""
+        lines = self.data["lines"]
+        orphans = [n for n in lines if n not in names]
+        if names and names[0] not in lines and len(orphans) == 1:
+            lines[names[0]] = lines.pop(orphans[0])
+            log.info("line %r continues the figures counted as %r", names[0], orphans[0])
+        for name in names:
+            lines.setdefault(name, ledger_file.empty_line(when))
 
     def event(self, when, interface, reason, nbytes, detail=""):
         self.data["counter_events"].append({"time": when.isoformat(timespec="seconds"), "interface": interface,
@@ -127,44 +49,46 @@ class Ledger:
         del self.data["counter_events"][:-EVENTS_KEPT]
         self.urgent = True
 
-    def add(self, name, rx, tx, when, counted=True, elapsed=None):
-        """Credit bytes to a counter for the `elapsed` seconds up to local time `when`.
+    def add(self, name, rx, tx, when, line=None, elapsed=None):
+        """Credit bytes of counter `name` for the `elapsed` seconds up to local time `when`.
 
-        Counted bytes go into the days toward the cap, except the share that fell inside a free window,
-        which goes into the free days; totals get everything."""
+        Totals get everything; with a line, its days and hours get the bytes outside its free windows
+        and its free days the rest."""
         if not rx and not tx:
             return
-        share = self.free_share(when.timestamp() - (elapsed or 1.0), when.timestamp()) if counted else 0.0
-        free_rx, free_tx = round(rx * share), round(tx * share)
-        if free_rx or free_tx:
-            entry = self.data.setdefault("free", {}).setdefault(when.date().isoformat(), {}).setdefault(name, [0, 0])
-            entry[0] += free_rx
-            entry[1] += free_tx
-        for key, table in ((when.date().isoformat(), "days"), (when.strftime("%Y-%m-%dT%H"), "hours")):
-            if not counted or (rx == free_rx and tx == free_tx):
-                break
-            entry = self.data[table].setdefault(key, {}).setdefault(name, [0, 0])
-            entry[0] += rx - free_rx
-            entry[1] += tx - free_tx
         total = self.data["totals"].setdefault(name, [0, 0])
         total[0] += rx
         total[1] += tx
+        if line is None:
+            return
+        share = self.free_share.get(line, lambda a, b: 0.0)(when.timestamp() - (elapsed or 1.0), when.timestamp())
+        free_rx, free_tx = round(rx * share), round(tx * share)
+        tables = self.line(line)
+        if free_rx or free_tx:
+            _credit(tables["free"], when.date().isoformat(), name, free_rx, free_tx)
+        if rx - free_rx or tx - free_tx:
+            _credit(tables["days"], when.date().isoformat(), name, rx - free_rx, tx - free_tx)
+            _credit(tables["hours"], when.strftime("%Y-%m-%dT%H"), name, rx - free_rx, tx - free_tx)
 
-    def resume(self, counters, boot_id, btime, boottime_s, when, names, link_bps, counts=True):
+    def resume(self, counters, boot_id, btime, boottime_s, when, names, link_bps, line_of):
         """First sample after start: count what happened to `names` while we were not running."""
         cp = self.data.get("checkpoint")
         if cp and self._rebooted(cp["counters"], counters, boot_id, btime):
             for name in names:  # everything since boot is new traffic
                 if name in counters:
                     rx, tx = counters[name]
-                    self.add(name, rx, tx, when, counts)
+                    self.add(name, rx, tx, when, line_of(name))
                     self.event(when, name, "reboot", rx + tx, "counted the counters since boot")
         elif cp:
             elapsed = max(boottime_s - cp["boottime_s"], 1.0) if cp.get("boottime_s") is not None else None
-            gap = self.step(counters, cp["counters"], elapsed, when, names, link_bps, None if counts else set())
+            gap = self.step(counters, cp["counters"], elapsed, when, names, link_bps, line_of)
             if gap:
                 self.event(when, "*", "gap", gap, "counted the traffic while the collector was not running")
         self.data["boot_id"], self.data["btime"] = boot_id, btime
+
+    def rebooted_since_checkpoint(self, boot_id):
+        known = self.data.get("boot_id")
+        return bool(known and boot_id and known != boot_id)
 
     def _rebooted(self, before, now, boot_id, btime):
         """The kernel's boot_id says; without one, a moved btime counts only with a counter that went down."""
@@ -175,13 +99,16 @@ class Ledger:
         went_down = any(n < o for name, pair in before.items() if name in now for o, n in zip(pair, now[name]))
         return moved and went_down
 
-    def step(self, counters, previous, elapsed_s, when, names, link_bps, counted=None, restarted=(), wide=()):
+    def step(self, counters, previous, elapsed_s, when, names, link_bps, line_of=lambda name: None,
+             restarted=(), wide=(), credits=None, overlap=None):
         """Credit `names` with the change from previous to counters; return bytes credited.
 
         elapsed_s is seconds since `previous` (a number, a {name: seconds} dict, or None for unknown);
-        link_bps(name) is the link's bytes/s, None when unknown; counted: the names that count toward
-        the cap (default: all); restarted: counters known to have started again from zero (a router's
-        reboot); wide: counters known to be 64-bit.
+        link_bps(name) is the link's bytes/s, None when unknown; line_of(name) the line a counter counts
+        toward (None: totals only); restarted: counters known to have started again from zero (a router's
+        reboot); wide: counters known to be 64-bit. credits, when given, gets {name: (rx, tx)} counted
+        toward a line; overlap {name: (rx, tx)}: bytes another counter has counted already (a handover),
+        taken off this counter's line and from the dict.
         """
         credited = 0
         wide = set(self.data["wide"]) | set(wide)
@@ -199,67 +126,63 @@ class Ledger:
                     self.event(when, name, reason, d if reason != "implausible" else new - old,
                                f"{direction} {old} -> {new}")
                 deltas.append(d)
-            self.add(name, deltas[0], deltas[1], when, counted is None or name in counted, elapsed)
+            rx, tx = deltas
+            if overlap and name in overlap:
+                o_rx, o_tx = min(rx, overlap[name][0]), min(tx, overlap[name][1])
+                overlap[name] = (overlap[name][0] - o_rx, overlap[name][1] - o_tx)
+                self.add(name, o_rx, o_tx, when, None, elapsed)
+                rx, tx = rx - o_rx, tx - o_tx
+            self.add(name, rx, tx, when, line_of(name), elapsed)
+            if credits is not None and line_of(name) is not None:
+                credits[name] = (rx, tx)
             credited += deltas[0] + deltas[1]
         seen_wide = {n for n, pair in counters.items() if max(pair) >= countersmod.U32}
         if not seen_wide <= wide:
             self.data["wide"] = sorted(wide | seen_wide)
         return credited
 
-    def checkpoint(self, counters, boottime_s, when):
+    def checkpoint(self, counters, readings, boottime_s, when):
+        """The raw counters the totals so far correspond to; readings: {counter: {"t", "uptime"}} of routers."""
         self.data["checkpoint"] = {"at": when.isoformat(timespec="seconds"), "boottime_s": boottime_s,
-                                   "counters": {k: list(v) for k, v in counters.items()}}
+                                   "counters": {k: list(v) for k, v in counters.items()}, "readings": readings}
 
     def prune(self, today):
         oldest_day = (today - timedelta(days=DAYS_KEPT)).isoformat()
-        for table in (self.data["days"], self.data.get("free", {})):
-            for day in [d for d in table if d < oldest_day]:
-                del table[day]
-        hours = sorted(self.data["hours"])
-        for hour in hours[:-HOURS_KEPT]:
-            del self.data["hours"][hour]
+        for line in self.data["lines"].values():
+            for table in (line["days"], line["free"]):
+                for day in [d for d in table if d < oldest_day]:
+                    del table[day]
+            for hour in sorted(line["hours"])[:-HOURS_KEPT]:
+                del line["hours"][hour]
 
-    def alerts_due(self, summary, thresholds, when):
-        """The alert to send now, if any: one naming the highest threshold crossed since the last.
+    def alerts_due(self, line, summary, thresholds, when):
+        """The alert to send now for a line, if any: one naming the highest threshold crossed since the last.
 
         A threshold fires once per cycle, and is armed again when usage falls below it (a raised
         cap, a lower ISP reading); several crossed at once make one alert.
         """
+        tables = self.line(line)
         start, pct = summary["start"], summary["percent"]
-        state = self.data.get("alert_fired")
+        state = tables.get("alert_fired")
         if not isinstance(state, dict) or state.get("cycle_start") != start:
-            state = {"cycle_start": start, "percent": sorted({p for a in self.data["alerts"] if a.get("cycle_start") == start
+            state = {"cycle_start": start, "percent": sorted({p for a in tables["alerts"] if a.get("cycle_start") == start
                                                               for p in a.get("covers", [a.get("percent")])})}
         fired = [p for p in state["percent"] if isinstance(p, (int, float)) and p <= pct]
         due = sorted(p for p in thresholds if p <= pct and p not in fired)
         new = []
         if due:
             at = when.isoformat(timespec="seconds")
-            new.append({"id": f"{start}:{due[-1]}:{at}", "cycle_start": start, "percent": due[-1], "covers": due,
-                        "at": at, "used_bytes": summary["used_bytes"], "cap_bytes": summary["cap_bytes"]})
-        self.data["alert_fired"] = {"cycle_start": start, "percent": sorted(fired + due)}
-        self.data["alerts"].extend(new)
-        del self.data["alerts"][:-ALERTS_KEPT]
+            new.append({"id": f"{start}:{due[-1]}:{at}", "line": line, "cycle_start": start, "percent": due[-1],
+                        "covers": due, "at": at, "used_bytes": summary["used_bytes"], "cap_bytes": summary["cap_bytes"],
+                        "expired": summary["expired"]})
+        tables["alert_fired"] = {"cycle_start": start, "percent": sorted(fired + due)}
+        tables["alerts"].extend(new)
+        del tables["alerts"][:-ALERTS_KEPT]
         return new
 
 
-def _pairs(entry):
-    """{iface: [rx, tx]} as the API shows it, skipping anything malformed."""
-    return {n: {"rx_bytes": v[0], "tx_bytes": v[1]} for n, v in (entry or {}).items()
-            if isinstance(v, list) and len(v) == 2}
+def _credit(table, key, name, rx, tx):
+    entry = table.setdefault(key, {}).setdefault(name, [0, 0])
+    entry[0] += rx
+    entry[1] += tx
 
-
-def totals(ledger):
-    """All-time counted bytes per interface."""
-    return _pairs((ledger or {}).get("totals"))
-
-
-def daily(ledger, count, used_bytes):
-    """Per-day rows, oldest first; used_bytes(entry, count) is the cap's rule for a day."""
-    days = (ledger or {}).get("days") or {}
-    return [{"date": day, "used_bytes": used_bytes(v, count), "interfaces": _pairs(v)} for day, v in sorted(days.items())]
-
-
-def hourly(ledger, count, used_bytes):
-    hours = (ledger or {}).get("hours") or {}
-    return [{"hour": h, "used_bytes": used_bytes(v, count)} for h, v in sorted(hours.items())]

@@ -2,8 +2,11 @@
 
 The collector is the only writer, every interval, into the tmpfs runtime folder (data/ as a
 fallback). Keys: status ("running" | "stopped"), pid, updated_at (the heartbeat), interval_seconds,
-counted, interfaces {name: {rx_bytes, tx_bytes, rx_bps, tx_bps, counted, present}},
-cycle (usage/cycles.cycle_summary of this instant), last_error, ledger_flushed_at.
+counted, count_as_of (epoch seconds up to which the figures hold every byte), cycle_used_bytes (the
+first line's), sources,
+interfaces {name: {rx_bytes, tx_bytes, rx_bps, tx_bps, counted, present}}, totals,
+lines {line: {days, free, monitoring_since, used_bytes}} (each line's tables as of this instant),
+last_error, ledger_flushed_at.
 """
 import time
 from datetime import datetime
@@ -21,6 +24,14 @@ def age_seconds(iso, now=None):
     except (TypeError, ValueError):
         return None
     return max(0.0, (now or time.time()) - then.timestamp())
+
+
+def line_part(tables, summary):
+    """A line's part of the live file: the days its figure needs (the previous period's too, for rollover)."""
+    first = summary["previous_start"] or summary["start"]
+    return {"days": {d: v for d, v in tables["days"].items() if d >= first},
+            "free": {d: v for d, v in tables["free"].items() if d >= summary["start"]},
+            "monitoring_since": tables.get("monitoring_since"), "used_bytes": summary["used_bytes"]}
 
 
 class Reader:

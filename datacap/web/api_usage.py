@@ -1,10 +1,10 @@
 """The cap: usage this cycle, and the ISP meter's readings a user enters to correct it."""
+from datetime import date
+
 from flask import Blueprint, jsonify
 
 from datacap import config as configmod
-from datetime import date
-
-from datacap.usage import adjustments, plans, topups
+from datacap.usage import adjustments, cycles, ledger_file, lines, topups
 from datacap.web.errors import BadRequest, json_body
 from datacap.web.views import views
 
@@ -24,7 +24,11 @@ def sources():
 
 @bp.post("/api/usage/adjust")
 def adjust():
+    """The ISP meter's reading for this period, or ("period": "previous") for the one before (its rollover)."""
     body = json_body()
+    unknown = sorted(set(body) - {"used_gb", "used_bytes", "note", "period"})
+    if unknown:
+        raise BadRequest(f"unknown field(s) in an ISP reading: {', '.join(unknown)}")
     gb, nbytes = body.get("used_gb"), body.get("used_bytes")
     value = nbytes if nbytes is not None else (gb * 1e9 if configmod.is_number(gb) else None)
     if not configmod.is_number(value) or not 0 <= value <= 1e18:
@@ -32,10 +36,29 @@ def adjust():
     note = body.get("note", "")
     if not isinstance(note, str) or len(note) > 200:
         raise BadRequest("note must be a string of at most 200 characters")
+    period = body.get("period", "this")
+    if period not in ("this", "previous"):
+        raise BadRequest('period must be "this" (the default) or "previous"')
     v = views()
     with v.state_lock:
-        item = adjustments.add(v.data_dir, v.summary(), int(value), note)
+        summary = v.summary()
+        if period == "previous":
+            if summary["previous_start"] is None:
+                raise BadRequest("this plan has no previous period (a prepaid bucket)")
+            summary = previous_period(v, summary)
+        item = adjustments.add(v.data_dir, summary, int(value), note)
     return jsonify(item), 201
+
+
+def previous_period(v, summary):
+    """What an ISP reading for the previous period is set against: its first day and datacap's count of it."""
+    line = lines.of(v.cfg)[0]
+    first, start = date.fromisoformat(summary["previous_start"]), summary["start"]
+    live = v.cycle.source(v.cfg["update_interval_seconds"])[0]
+    days = {**(v.usage.line(line.name).get("days") or {}),
+            **(ledger_file.line_of(live, line.name).get("days") or {})}
+    counted = sum(cycles.used_bytes(e, line.count) for d, e in days.items() if first.isoformat() <= d < start)
+    return {"start": first.isoformat(), "counted_bytes": counted}
 
 
 @bp.post("/api/usage/topup")
@@ -43,7 +66,7 @@ def topup():
     """Add data to the prepaid bucket: {"gb": 10, "expires": "2026-12-31" (optional, moves the expiry later)}."""
     body = json_body()
     v = views()
-    if plans.plan_of(v.cfg)["kind"] != "prepaid":
+    if lines.of(v.cfg)[0].plan.kind != "prepaid":
         raise BadRequest('top-ups are for a prepaid plan: set "plan": {"kind": "prepaid", ...} first')
     unknown = sorted(set(body) - {"gb", "expires"})
     if unknown:

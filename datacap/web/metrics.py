@@ -7,6 +7,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import CollectorRegistry
 
 from datacap.measure.session_file import Status
+from datacap.usage import cycles
 from datacap.web import api_probes
 from datacap.web.views import views
 
@@ -22,10 +23,6 @@ def _gauge(name, doc, value, labels=None):
     else:
         g.add_metric([], value)
     return g
-
-
-def _midnight_ts(day):
-    return datetime.combine(date.fromisoformat(day), datetime.min.time()).astimezone().timestamp()
 
 
 class DatacapCollector:
@@ -61,7 +58,8 @@ class DatacapCollector:
         yield _gauge("datacap_cycle_used_bytes", "Bytes used this billing cycle (with ISP adjustment)", cyc["used_bytes"])
         yield _gauge("datacap_cap_bytes", "The data cap", cyc["cap_bytes"])
         yield _gauge("datacap_cycle_projected_bytes", "Projected use at the end of the cycle", cyc["projected_bytes"])
-        yield _gauge("datacap_cycle_start_timestamp_seconds", "Start of the billing cycle", _midnight_ts(cyc["start"]))
+        yield _gauge("datacap_cycle_start_timestamp_seconds", "Start of the billing cycle",
+                     cycles.midnight(date.fromisoformat(cyc["start"]), datetime.now().astimezone().tzinfo))
         yield _gauge("datacap_cycle_end_timestamp_seconds", "When the billing cycle resets",
                      datetime.fromisoformat(cyc["resets_at"]).timestamp())
         procs = v.system()["processes"]

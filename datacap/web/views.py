@@ -11,7 +11,7 @@ from flask import current_app
 
 from datacap import store
 from datacap.measure import history, session_file
-from datacap.usage import adjustments, cycles, ledger, live_file, plans, topups
+from datacap.usage import adjustments, cycles, ledger_file, lines, live_file, topups
 from datacap.usage.current import CycleReader
 
 
@@ -33,7 +33,7 @@ class Views:
         self.supervisor = supervisor
         self.started = time.time()
         self.downloader = session_file.Reader(data_dir)
-        self.usage = store.CachedReader(data_dir / "usage.json")
+        self.usage = ledger_file.Reader(data_dir)
         self.adjustments = store.CachedReader(data_dir / adjustments.NAME)
         self.live = live_file.Reader(data_dir)
         self.cycle = CycleReader(data_dir)
@@ -83,7 +83,7 @@ class Views:
         }
         for key in ("total_gb", "total_bytes", "session_duration", "avg_speed", "peak_speed", "baseline_speed",
                     "throttle_events", "events", "session_id", "session_start", "streams", "urls", "limit_bytes",
-                    "stop_at_cap", "threshold_percent", "last_error", "error_count", "url_errors", "problem",
+                    "stop_at_cap", "cap_stop", "threshold_percent", "last_error", "error_count", "url_errors", "problem",
                     "outage", "stream_speeds_mbps", "per_connection_mbps"):
             out[key] = d[key]
         if since is None:
@@ -95,7 +95,7 @@ class Views:
 
     def sources(self):
         live, _, stale = self.live.read(self.cfg["update_interval_seconds"])
-        totals = ledger.totals(self.cycle.source(self.cfg["update_interval_seconds"])[0])
+        totals = ledger_file.totals(self.cycle.source(self.cfg["update_interval_seconds"])[0])
         out = []
         for src in live.get("sources") or []:
             if not isinstance(src, dict):
@@ -107,23 +107,24 @@ class Views:
         return out
 
     def usage_view(self):
-        data = self.usage.read() or {}
+        """/api/usage: the first line's figures at the top, as before lines existed."""
+        line = lines.of(self.cfg)[0]
         cycle = self.summary()
-        count = self.cfg["count"]
+        stored = self.usage.line(line.name)
         live = self.cycle.source(self.cfg["update_interval_seconds"])[0]  # the newer of live file and ledger
-        days = {"days": {**(data.get("days") or {}), **(live.get("days") or {})}}  # this cycle's days: live
+        days = {"days": {**(stored.get("days") or {}), **(ledger_file.line_of(live, line.name).get("days") or {})}}
         return {
-            "cap_gb": self.cfg["data_cap_gb"], "cap_bytes": cycle["cap_bytes"], "count": count,
+            "cap_gb": cycle["cap_bytes"] / 1e9, "cap_bytes": cycle["cap_bytes"], "count": line.count,
             "billing_day": self.cfg["billing_day"], "cycle": cycle,
             "today": {"date": local_now().date().isoformat(), "used_bytes": cycle["today_bytes"]},
-            "interfaces": ledger.totals(live), "counted": live.get("counted", []),
-            "daily": ledger.daily(days, count, cycles.used_bytes),
-            "hourly": ledger.hourly(data, count, cycles.used_bytes),
-            "alerts": data.get("alerts", []), "counter_events": data.get("counter_events", []),
+            "interfaces": ledger_file.totals(live), "counted": live.get("counted", []),
+            "daily": ledger_file.daily(days, line.count, cycles.used_bytes),
+            "hourly": ledger_file.hourly(stored, line.count, cycles.used_bytes),
+            "alerts": stored.get("alerts", []), "counter_events": self.usage.read().get("counter_events", []),
             "adjustments": adjustments.items(self.adjustments.read()),
             "topups": topups.items(self.cycle.topups.read()),
-            "plan_warnings": plans.warnings(self.cfg, local_now().date()),
-            "updated_at": data.get("updated_at"),
+            "plan_warnings": line.plan.warnings(local_now().date(), self.cycle.topups.read()),
+            "updated_at": self.usage.read().get("updated_at"),
             "ledger_error": self.live.read(self.cfg["update_interval_seconds"])[0].get("last_error"),
             "sources": self.sources(),
         }

@@ -1,45 +1,75 @@
 """The collector's side of the router sources: start them, credit their readings, report them.
 
 Readings arrive on the sources' own schedule; each is credited against the previous reading of the
-same counter (seeded from the ledger's checkpoint, so a collector restart fills the gap). With
-"sources": "auto", a UPnP gateway that has answered with growing counters a few times takes over
-counting from this machine's interfaces.
+same counter: the one in memory across a settings change, the ledger's checkpoint (with when it was
+read and the router's uptime then) after a restart of ours, so neither counts a byte twice nor loses
+the gap. With "sources": "auto", a UPnP gateway at our default route that has answered with growing
+counters a few times takes over counting from this machine's interfaces; the ledger remembers it
+(`promoted`), so a restart counts it at once, until the default route goes elsewhere.
 """
 import logging
 
-from datacap.usage.sources import build
+from datacap.usage.interfaces import default_gateways
+from datacap.usage.sources import build, router_source
+from datacap.usage.sources.gateway import GatewaySearch
 from datacap.usage.sources.router import Loop
 
 log = logging.getLogger("collector")
 
 AUTO_READINGS = 3  # growing readings before an auto-found gateway counts
 CACHE_SLACK_S = 5.0  # routers (and snmpd) refresh the counters they serve every few seconds
+ROUTE_CHECK_S = 30.0  # how often a promoted gateway is checked against the default route
 
 
 class RouterFeed:
-    def __init__(self, setting, clock):
+    def __init__(self, setting, clock, promoted=None, gateways=default_gateways):
         self.auto = setting == "auto"
-        self.local_counts, self.sources = build(setting, clock)
-        self.last = {}  # name -> (rx, tx, clock() of the reading, or None when seeded from the checkpoint)
+        self.clock, self._gateways = clock, gateways
+        self.promoted = promoted if self.auto and promoted else None
+        self.local_counts, self.sources = build(setting, clock, self.promoted)
+        self.last = {}  # name -> (rx, tx, clock() of the reading or None, uptime or None): the last credited
+        self._seed = {}
         self._growing = 0
         self._loop = None
+        self._route_checked_at = None
+        self.switched = False  # the counting source changed since the collector last looked
+        self.promoted_at = None  # clock() of the reading from which a promoted gateway counts
+        # name -> (rx, tx) this machine counted after that reading: not counted again (kept in `promoted`)
+        self.overlap = {self.promoted["name"]: tuple(self.promoted.get("overlap") or (0, 0))} if self.promoted else {}
 
-    def start(self, checkpoint_counters):
+    def start(self, seed):
+        """seed: {name: (rx, tx, t, uptime)}, the last readings credited before this feed."""
+        self._seed = dict(seed)
         for s in self.sources:
-            if s.name in checkpoint_counters:
-                self.last[s.name] = (*checkpoint_counters[s.name], None)
-        if self.sources:
+            self._start(s)
+
+    def _start(self, s):
+        if s.name in self._seed:
+            self.last[s.name] = self._seed[s.name]
+            if hasattr(s, "seed"):
+                rx, tx, t, uptime = self._seed[s.name]
+                s.seed(rx, tx, uptime, t)
+        if isinstance(s, GatewaySearch):
+            s.start()
+            return
+        if self._loop is None:
             self._loop = Loop()
-            for s in self.sources:
-                s.start(self._loop)
+        s.start(self._loop)
 
     def stop(self):
+        for s in self.sources:
+            if isinstance(s, GatewaySearch):
+                s.stop()
         if self._loop:
             self._loop.stop()
+            self._loop = None
 
-    def credit(self, ledger, when):
-        """Credit every reading that arrived since the last call; True when a counter was seen for the first
-        time (the checkpoint needs it at once, so that a crash before the next flush loses nothing)."""
+    def credit(self, ledger, when, line_of):
+        """Credit every reading that arrived since the last call (line_of(name): the line a counting counter
+        counts toward); True when a counter was seen for the first time (the checkpoint needs it at once,
+        so that a crash before the next flush loses nothing)."""
+        self._found_gateways()
+        self._check_route(ledger, when)
         first = False
         for s in self.sources:
             readings, notes = s.take()
@@ -53,26 +83,64 @@ class RouterFeed:
                     # since the previous value was first seen, plus the router's own caching of its counters
                     elapsed = r.t - prev[2] + CACHE_SLACK_S if prev[2] is not None else None
                     ledger.step({s.name: (r.rx, r.tx)}, {s.name: prev[:2]}, elapsed, when, [s.name],
-                                lambda name: r.link_bps, {s.name} if s.counts else set(),
-                                {s.name} if r.restarted else (), {s.name} if r.wide else ())
+                                lambda name: r.link_bps, line_of if s.counts else (lambda name: None),
+                                {s.name} if r.restarted else (), {s.name} if r.wide else (), overlap=self.overlap)
                     self._auto_promote(s, prev, r, ledger, when)
                 first = first or prev is None
-                self.last[s.name] = (r.rx, r.tx, r.t)
+                self.last[s.name] = (r.rx, r.tx, r.t, r.uptime)
         return first
+
+    def _found_gateways(self):
+        """A search that found our gateway becomes the UPnP source reading it."""
+        for i, s in enumerate(self.sources):
+            if isinstance(s, GatewaySearch) and s.found:
+                self.sources[i] = router_source({**s.spec, "url": s.found}, s.counts, self.clock)
+                log.info("found a UPnP gateway at %s", s.found)
+                self._start(self.sources[i])
 
     def _auto_promote(self, s, prev, r, ledger, when):
         if not self.auto or s.counts:
             return
         self._growing = self._growing + 1 if (r.rx, r.tx) > prev[:2] and not r.restarted else 0
         if self._growing >= AUTO_READINGS:
-            s.counts, self.local_counts = True, False
+            s.counts, self.local_counts, self.switched = True, False, True
+            self.promoted, self.promoted_at = {"url": s.url, "name": s.name}, r.t
             log.info("counting the household at %s from now on (this computer's interfaces are shown beside it)",
                      s.label())
             ledger.event(when, s.name, "source", 0, f"{s.label()} answered with growing counters: it counts from now on")
 
+    def _check_route(self, ledger, when):
+        """A promoted gateway no longer at our default route (another network): this computer counts again."""
+        t = self.clock()
+        if not self.promoted or (self._route_checked_at is not None and t - self._route_checked_at < ROUTE_CHECK_S):
+            return
+        self._route_checked_at = t
+        via = self._gateways()
+        s = next((x for x in self.sources if x.name == self.promoted["name"]), None)
+        if s is None or not via or s.target in via:
+            return
+        i = self.sources.index(s)
+        self.sources[i] = GatewaySearch()
+        self._start(self.sources[i])
+        self.last.pop(s.name, None)  # its counters again later are not a gap to fill on top of this computer's
+        self.local_counts, self.promoted, self.switched, self._growing = True, None, True, 0
+        log.info("the default route no longer goes through %s: this computer's interfaces count again", s.label())
+        ledger.event(when, s.name, "source", 0, f"the default route no longer goes through {s.label()}: "
+                                               "this computer counts again")
+
+    def promotion(self):
+        """What the ledger keeps of a promoted gateway: its URL and name, and the overlap not yet taken off."""
+        if not self.promoted:
+            return None
+        return {**self.promoted, "overlap": list(self.overlap.get(self.promoted["name"], (0, 0)))}
+
     def counters(self):
         """{name: [rx, tx]} of the last readings, for the checkpoint."""
-        return {name: [rx, tx] for name, (rx, tx, _) in self.last.items()}
+        return {name: [v[0], v[1]] for name, v in self.last.items()}
+
+    def readings(self):
+        """{name: {"t", "uptime"}} of the last readings, for the checkpoint."""
+        return {name: {"t": v[2], "uptime": v[3]} for name, v in self.last.items()}
 
     def counted(self):
         return [s.name for s in self.sources if s.counts]

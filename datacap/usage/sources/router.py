@@ -4,7 +4,9 @@ A router's counters are read over the network (SNMP, UPnP) on one asyncio loop i
 each source every `interval_seconds`; the collector's tick takes the readings that arrived since.
 Readings that cannot be traffic are dropped here and noted: a counter stuck at its maximum, a
 counter that reads 0 while the router did not restart. A router that stops answering pauses its
-count; the ledger fills the gap from the counters when it answers again.
+count; the ledger fills the gap from the counters when it answers again. A router restarted when
+its uptime is less than it was plus the time since (the collector's own restarts included: the
+last reading is seeded from the ledger's checkpoint).
 """
 import asyncio
 import logging
@@ -16,6 +18,7 @@ from datetime import datetime, timezone
 log = logging.getLogger("collector")
 
 U32_MAX = (1 << 32) - 1
+UPTIME_SLACK_S = 30.0  # a router's uptime and our clock disagree by this much before it counts as a restart
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Reading:
     wide: bool  # 64-bit counters
     link_bps: float = None  # the WAN's bytes/s as the router states it, None when unknown
     restarted: bool = False  # the router rebooted since the last reading
+    uptime: float = None  # the router's (or its WAN connection's) uptime in seconds, None when unknown
 
 
 class Loop:
@@ -33,17 +37,31 @@ class Loop:
 
     def __init__(self):
         self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, name="router-sources", daemon=True).start()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="router-sources", daemon=True)
+        self._thread.start()
 
     def submit(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    def stop(self):
+    def stop(self, timeout=3.0):
+        """Cancel the polls, let them end, stop the loop and close it: nothing left pending."""
+        async def cancel_all():
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            asyncio.run_coroutine_threadsafe(cancel_all(), self.loop).result(timeout)
+        except Exception:  # noqa: BLE001 - a poll that will not end: stop anyway
+            pass
         self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout)
+        if not self.loop.is_running():
+            self.loop.close()
 
 
 class RouterSource:
-    """Base of snmp/upnp: subclasses implement `async read()` -> (rx, tx, wide, uptime, link bytes/s), None
+    """Base of snmp/upnp: subclasses implement `async read()` -> (rx, tx, wide, uptime s, link bytes/s), None
     for what the router does not say."""
 
     kind = "router"
@@ -53,7 +71,7 @@ class RouterSource:
         self.interval_s = float(spec.get("interval_seconds", 5))
         self._fresh = []  # readings not yet taken, replaced whole (thread-safe swap)
         self._notes = []  # (reason, detail) counter events not yet taken
-        self._last = None  # (rx, tx, uptime) of the last good reading
+        self._last = None  # (rx, tx, uptime, t) of the last good reading
         self._quirk = None  # the quirk being reported, so each episode is noted once
         self.last_success = self.last_error = None
         self.failures = 0
@@ -63,6 +81,10 @@ class RouterSource:
     def name(self):
         """The counter's name in the ledger and the API."""
         return f"{self.kind}:{self.target}"
+
+    def seed(self, rx, tx, uptime, t):
+        """The last reading before a restart of ours (the ledger's checkpoint), to judge the next one against."""
+        self._last = (rx, tx, uptime, t)
 
     def start(self, loop):
         self._task = loop.submit(self._run())
@@ -79,6 +101,8 @@ class RouterSource:
     async def _poll_once(self):
         try:
             rx, tx, wide, uptime, link_bps = await asyncio.wait_for(self.read(), timeout=max(3.0, self.interval_s))
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any failure of a router is its status, never our crash
             self.failures += 1
             message = str(exc) or type(exc).__name__
@@ -94,14 +118,20 @@ class RouterSource:
             self._fresh = self._fresh + [reading]
             self.last_success = _now()
 
+    def _restarted(self, uptime, t):
+        if uptime is None or self._last is None or self._last[2] is None:
+            return False
+        since = t - self._last[3] if self._last[3] is not None else 0.0
+        return uptime + UPTIME_SLACK_S < self._last[2] + since
+
     def _judge(self, rx, tx, wide, uptime, link_bps):
         """A Reading, or None for one that cannot be traffic (noted once per episode)."""
-        notes = []
+        notes, t = [], self.clock()
         if rx < 0 or tx < 0:  # a signed 32-bit value from a router that should send ui4
             rx, tx = rx % (1 << 32), tx % (1 << 32)
             if self._quirk != "signed":
                 notes.append(("signed", "the router sent a negative counter; read as unsigned 32-bit"))
-        restarted = uptime is not None and self._last is not None and self._last[2] is not None and uptime < self._last[2]
+        restarted = self._restarted(uptime, t)
         quirk = None
         if not wide and U32_MAX in (rx, tx):
             quirk = ("stuck", f"a counter reads {U32_MAX} (stuck at its maximum): not counted")
@@ -113,11 +143,11 @@ class RouterSource:
             self._quirk = quirk[0]
             return None
         self._quirk = "signed" if notes else None
-        self._last = (rx, tx, uptime)
+        self._last = (rx, tx, uptime, t)
         if restarted:
             notes.append(("router_restart", "the router restarted: its counters start again from zero"))
         self._notes = self._notes + notes
-        return Reading(rx, tx, self.clock(), wide, link_bps, restarted)
+        return Reading(rx, tx, t, wide, link_bps, restarted, uptime)
 
     def take(self):
         """(readings, notes) since the last call, oldest first."""

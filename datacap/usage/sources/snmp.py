@@ -77,5 +77,10 @@ class SnmpSource(RouterSource):
             if rx32 is None or tx32 is None:
                 self._index = None
                 raise SnmpError("the interface has no octet counters")
-            return rx32, tx32, False, uptime, link
-        return rx, tx, True, uptime, link
+            return rx32, tx32, False, seconds(uptime), link
+        return rx, tx, True, seconds(uptime), link
+
+
+def seconds(ticks):
+    """sysUpTime is in hundredths of a second."""
+    return None if ticks is None else ticks / 100
