@@ -53,6 +53,7 @@ def main(argv=None):
         server = serve.listen(app, host, port)
         return 1 if server is None else serve.run(app, server, supervisor, config_path, not args.no_browser)
     finally:
+        store.remove_runtime_dir(data_dir)  # its live files end with their writers
         lock.release()
 
 

@@ -178,6 +178,22 @@ def runtime_dir(data_dir, create=False):
         return data_dir
 
 
+def remove_runtime_dir(data_dir):
+    """After a clean stop: the tmpfs folder of this data folder goes, unless a collector or downloader run by
+    hand still writes there. A folder systemd made ($RUNTIME_DIRECTORY) is systemd's to remove."""
+    folder = runtime_dir(data_dir)
+    if os.environ.get("RUNTIME_DIRECTORY") or folder == Path(data_dir).resolve():
+        return
+    if any(InstanceLock(data_dir, role).holder() is not None for role in ("collector", "downloader")):
+        return
+    for p in folder.glob("*"):
+        p.unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # something appeared meanwhile: it stays
+
+
 class InstanceLock:
     """One process per role and data folder: a FileLock on `<role>.lock`, the holder's pid in `<role>.pid`."""
 

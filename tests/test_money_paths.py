@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from datacap import config, store
-from datacap.measure.cap_guard import CapGuard
+from datacap.measure.cap_guard import WIRE_PER_PAYLOAD, CapGuard
 from datacap.usage import plan, sources
 from datacap.usage.sources import feed as feedmod
 from datacap.usage.sources.router import RouterSource
@@ -94,14 +94,15 @@ def run_guard(tmp_path, started, rate_bps, seconds, cap_gb=100):
 def test_stop_at_cap_adds_every_byte_since_a_count_older_than_its_memory_collector_dead(tmp_path):
     started = count_of(tmp_path, 95, age_s=0, live=False)  # 95 of 100 GB counted; then the collector died
     t, moved, guard = run_guard(tmp_path, started, 125e6, 120)  # 1 Gbit/s
-    assert moved <= 5 * GB + 125e6 * 0.6, moved  # stops at the cap (one check period), not 37.5 GB later
-    assert t == pytest.approx(40, abs=0.6) and "not counting" in guard.stop["words"]
+    assert moved * WIRE_PER_PAYLOAD <= 5 * GB + 125e6 * 0.6, moved  # at the cap (one check period), not 37.5 GB on
+    assert t == pytest.approx(5 * GB / 125e6 / WIRE_PER_PAYLOAD, abs=0.6) and "not counting" in guard.stop["words"]
 
 
 def test_stop_at_cap_with_a_60_s_interval_counts_the_session_since_the_count_not_its_last_20_s(tmp_path):
     started = count_of(tmp_path, 97.5, age_s=0)  # a slow interval: the count will be up to 60 s old
     t, moved, _ = run_guard(tmp_path, started, 125e6, 60)
-    assert moved <= 2.5 * GB + 125e6 * 0.6 and t == pytest.approx(20, abs=0.6)
+    assert moved * WIRE_PER_PAYLOAD <= 2.5 * GB + 125e6 * 0.6
+    assert t == pytest.approx(2.5 * GB / 125e6 / WIRE_PER_PAYLOAD, abs=0.6)
 
 
 def test_stop_at_cap_without_any_count_counts_the_whole_session(tmp_path):

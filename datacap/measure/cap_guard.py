@@ -14,6 +14,9 @@ from datetime import datetime
 from datacap.usage.current import CycleReader
 
 CHECK_S = 0.5
+# The counters see the test's bytes on the wire: payload + Ethernet/IP/TCP headers (1514 per 1448) and the
+# ACKs going back. Counting the session's bytes since the count at this rate makes it stop early, never late.
+WIRE_PER_PAYLOAD = 1.07
 RECENT_KEPT = 200  # (wall, session bytes) at each tick: 20 s at 10 ticks a second
 COARSE_KEPT = 4096  # one a second, then one every 2, 4, ... s: the whole session
 
@@ -63,7 +66,7 @@ class CapGuard:
             return False
         self._checked_at = mono
         summary, at = self.cycle.summary_at(cfg, self.now(), line)
-        since = total - self.session.at(at) if at is not None else total
+        since = int(WIRE_PER_PAYLOAD * (total - self.session.at(at) if at is not None else total))
         if summary["used_bytes"] + since < summary["cap_bytes"] and not summary["cap_reached"]:
             return False
         self.stop = _stop(summary, at, since)
@@ -77,6 +80,6 @@ def _stop(s, at, since):
         + (" (live)" if s["live"] else ", the collector not counting now"))
     words = (f"the prepaid bucket expired on {s['end']} ({count})" if s["expired"] else
              f"{(s['used_bytes'] + since) / 1e9:.2f} of {s['cap_bytes'] / 1e9:g} GB: {count}, "
-             f"plus this test's {since / 1e9:.2f} GB since")
+             f"plus this test's {since / 1e9:.2f} GB since, headers included")
     return {"used_bytes": s["used_bytes"], "session_bytes_since": since, "cap_bytes": s["cap_bytes"],
             "count_as_of": s["as_of"], "live": s["live"], "expired": s["expired"], "words": words}

@@ -7,6 +7,8 @@ import enum
 import numbers
 
 from datacap import store
+from datacap.supervise.states import UP
+from datacap.supervise.states import State as ProcessState
 
 NAME = "downloader.json"
 
@@ -108,11 +110,11 @@ def effective(doc, proc, pid_alive):
     a just-spawned child has not written yet, and a child that died can no longer say so.
     """
     status, reason, state = Status(doc["status"]), doc["reason"], (proc or {}).get("state")
-    if state in ("starting", "running") and doc["pid"] != proc.get("pid"):
+    if state in UP and doc["pid"] != proc.get("pid"):
         return normalize(None), Status.CONNECTING, None  # just spawned; its first write is on the way
-    if state == "stopping":
+    if state == ProcessState.STOPPING.value:
         return doc, Status.STOPPING, reason
-    if status in LIVE and state is not None and state not in ("starting", "running"):
+    if status in LIVE and state is not None and state not in UP:
         if proc.get("exit"):
             return doc, Status.ERROR, f"downloader ended unexpectedly ({proc['exit']})"
         return doc, Status.STOPPED, "interrupted: the server restarted"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from datacap.measure import probe_file
+from datacap.supervise.states import State
 from datacap.usage import ledger_file
 
 
@@ -93,7 +94,7 @@ def fatal_children(processes, run_id, host):
     """A child the supervisor gave up on; once per server run and restart count."""
     out = []
     for name, p in (processes or {}).items():
-        if p.get("state") == "fatal":
+        if p.get("state") == State.FATAL.value:
             why = p.get("last_error") or p.get("exit") or "no reason given"
             out.append(News(f"fatal:{name}:{run_id}:{p.get('restarts')}", "process_fatal",
                             f"datacap {name} stopped", f"datacap on {host}: the {name} gave up restarting ({why})",

@@ -1,5 +1,4 @@
 """One supervised child process: spawn, signal, reap, restart with back-off, kill when hung."""
-import enum
 import logging
 import os
 import signal
@@ -10,6 +9,7 @@ import time
 from collections import deque
 
 from datacap.config import EXIT_BAD_CONFIG, ROOT
+from datacap.supervise.states import ALIVE, State
 
 log = logging.getLogger("supervisor")
 
@@ -20,16 +20,6 @@ BACKOFF_MAX = 30.0
 HUNG_AFTER_S = 30.0  # a live process whose heartbeat has not moved this long is hung: kill it
 STDERR_LINES_KEPT = 20
 CHILD_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP}
-
-
-class State(enum.Enum):
-    STOPPED = "stopped"  # never started
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    EXITED = "exited"  # ended by itself (downloader) or after stop()
-    BACKOFF = "backoff"  # waiting to be restarted
-    FATAL = "fatal"  # gave up restarting
 
 
 def describe_exit(code):
@@ -75,7 +65,7 @@ class Child:
 
     @property
     def alive(self):
-        return self.state in (State.STARTING, State.RUNNING, State.STOPPING)
+        return self.state in ALIVE
 
     def spawn(self, extra_args=()):
         env = dict(os.environ, DATACAP_PARENT_PID=str(os.getpid()), PYTHONUNBUFFERED="1")
@@ -182,7 +172,7 @@ class Child:
     def snapshot(self):
         running = self.alive and self.proc is not None
         return {
-            "state": self.state.value, "pid": self.proc.pid if running else None,
+            "state": self.state.value, "alive": self.alive, "pid": self.proc.pid if running else None,
             "uptime_seconds": round(self.clock() - self.started_at, 1) if running else None,
             "restarts": self.restarts, "paused": self.paused, "hung": self.hung,
             "exit": describe_exit(self.exit_code),

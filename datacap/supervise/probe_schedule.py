@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from datacap import config as configmod
 from datacap.measure import probe_file
-from datacap.supervise.child import Child, State
+from datacap.supervise.child import Child
+from datacap.supervise.states import State
 from datacap.usage import live_file
 from datacap.usage.current import CycleReader
 

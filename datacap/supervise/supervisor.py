@@ -8,7 +8,8 @@ from pathlib import Path
 
 from datacap import store
 from datacap.measure import session_file
-from datacap.supervise.child import STOP_TIMEOUT, Child, State
+from datacap.supervise.child import STOP_TIMEOUT, Child
+from datacap.supervise.states import State
 from datacap.supervise.probe_schedule import ProbeRunner
 
 
@@ -35,8 +36,10 @@ class Supervisor:
                                 heartbeat=heartbeat_of(live / "downloader.heartbeat"))
         self.downloader_lock = store.InstanceLock(data_dir, "downloader")
         self.probes = ProbeRunner(common, config_path, data_dir, clock=clock, popen=popen)
+        self.data_dir = data_dir
         self.lock = threading.Lock()
         self.closing = False
+        self._forget_on_exit = False  # a Reset came while the ended downloader was still exiting
         self._published = self._snapshot()
 
     def start(self):
@@ -47,6 +50,10 @@ class Supervisor:
         with self._turn():
             self.collector.tick()
             self.downloader.tick()
+            if self._forget_on_exit and not self.downloader.alive:
+                self._forget_on_exit = False
+                for path in session_file.paths(self.data_dir):
+                    path.unlink(missing_ok=True)
             self.probes.tick(self.downloader.alive or self.downloader.state is State.BACKOFF,
                              lambda: self.downloader_lock.holder() is not None, self.closing)
 
@@ -85,6 +92,7 @@ class Supervisor:
         if self.downloader_lock.holder() is not None:
             return False, (f"another downloader {self.downloader_lock.holder_text()} is already testing with "
                            "this data folder; stop it first")
+        self._forget_on_exit = False
         if not d.spawn(extra_args):
             return False, d.spawn_error
         return True, session_file.Status.CONNECTING.value
@@ -113,6 +121,11 @@ class Supervisor:
             if not (self.downloader.alive or self.probes.child.alive or self.collector.alive):
                 return
             time.sleep(0.05)
+
+    def forget_session_on_exit(self):
+        """Reset while the ended downloader exits: remove its files again once it has gone."""
+        with self._turn():
+            self._forget_on_exit = True
 
     def probe_status(self):
         with self._turn():

@@ -1,4 +1,5 @@
 """The test session: live stats and the Start / Pause / Resume / Stop / Reset controls."""
+import psutil
 from flask import Blueprint, current_app, jsonify, request
 
 from datacap import config as configmod
@@ -62,7 +63,10 @@ def control(action):
 def reset():
     v = views()
     if v.supervisor is not None and v.supervisor.downloader.alive:
-        return jsonify(error="stop the running test before resetting"), 409
+        proc = v.supervisor.snapshot().get("downloader")
+        if session_file.effective(v.downloader.read(), proc, psutil.pid_exists)[1] not in session_file.DONE:
+            return jsonify(error="stop the running test before resetting"), 409
+        v.supervisor.forget_session_on_exit()  # it has ended and is exiting: whatever it still writes goes too
     with v.state_lock:
         for path in session_file.paths(v.data_dir):
             path.unlink(missing_ok=True)

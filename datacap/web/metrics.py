@@ -7,6 +7,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import CollectorRegistry
 
 from datacap.measure.session_file import Status
+from datacap.supervise.states import UP
 from datacap.usage import cycles
 from datacap.web import api_probes
 from datacap.web.views import views
@@ -67,7 +68,7 @@ class DatacapCollector:
         up = GaugeMetricFamily("datacap_process_up", "1 when the process is running", labels=["process"])
         for name, p in procs.items():
             restarts.add_metric([name], p.get("restarts", 0))
-            up.add_metric([name], 1.0 if p["state"] in ("running", "starting") else 0.0)
+            up.add_metric([name], 1.0 if p["state"] in UP else 0.0)
         yield restarts
         yield up
         for name, doc, value in api_probes.gauges(v):

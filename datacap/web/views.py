@@ -11,6 +11,7 @@ from flask import current_app
 
 from datacap import store
 from datacap.measure import history, session_file
+from datacap.supervise.states import UP, State
 from datacap.usage import adjustments, cycles, ledger_file, lines, live_file, topups
 from datacap.usage.current import CycleReader
 
@@ -138,7 +139,7 @@ class Views:
             "memory_total_bytes": vm.total, "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "boot_time": datetime.fromtimestamp(psutil.boot_time(), timezone.utc).isoformat(),
             "data_dir": str(self.data_dir),
-            "processes": {"server": {"state": "running", "pid": os.getpid(),
+            "processes": {"server": {"state": State.RUNNING.value, "pid": os.getpid(),
                                      "uptime_seconds": round(time.time() - self.started, 1)}, **procs},
         }
 
@@ -146,7 +147,7 @@ class Views:
         """(healthy, reasons): the server answers, and the collector is alive and writing."""
         reasons = []
         proc = self._processes().get("collector")
-        if proc is not None and proc["state"] not in ("starting", "running"):
+        if proc is not None and proc["state"] not in UP:
             reasons.append(f"collector is {proc['state']}")
         live, age, stale = self.live.read(self.cfg["update_interval_seconds"])
         if stale:
