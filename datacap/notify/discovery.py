@@ -5,23 +5,31 @@ so a state change is one message, not twelve. Figures come from the same Views t
 """
 import re
 import socket
+from datetime import date, datetime
 
 from datacap import VERSION
 from datacap.measure import probe_file
 from datacap.measure.session_file import Status
+from datacap.usage import cycles
 
 # object id: (component, name, extra config). value_template reads the state JSON's key of the same name.
 GB = {"device_class": "data_size", "unit_of_measurement": "GB", "suggested_display_precision": 2}
 MBPS = {"device_class": "data_rate", "unit_of_measurement": "Mbit/s", "state_class": "measurement",
         "suggested_display_precision": 1}
+# A cycle's figure goes down after an ISP reading below datacap's count (or an undone one), so it is no
+# total_increasing (Home Assistant takes any drop of 10 % as a new cycle and adds the whole value again):
+# it is a `total` whose last_reset moves only when a cycle (or a day) begins, and whose corrections, up or
+# down, Home Assistant's statistics follow as they are (sensor/recorder.py compile_statistics).
 ENTITIES = {
-    "cycle_used": ("sensor", "Cycle used", {**GB, "state_class": "total_increasing"}),
+    "cycle_used": ("sensor", "Cycle used", {**GB, "state_class": "total",
+                                            "last_reset_value_template": "{{ value_json.cycle_start_at }}"}),
     "cycle_remaining": ("sensor", "Cycle remaining", {**GB, "state_class": "measurement"}),
     "cycle_percent": ("sensor", "Cap used", {"unit_of_measurement": "%", "state_class": "measurement",
                                              "icon": "mdi:gauge", "suggested_display_precision": 1}),
     "cycle_projected": ("sensor", "Projected at cycle end", {**GB, "state_class": "measurement"}),
     "daily_budget": ("sensor", "Daily budget", {**GB, "state_class": "measurement"}),
-    "today": ("sensor", "Used today", {**GB, "state_class": "total_increasing"}),
+    "today": ("sensor", "Used today", {**GB, "state_class": "total",
+                                       "last_reset_value_template": "{{ value_json.today_start_at }}"}),
     "test_status": ("sensor", "Test status", {"device_class": "enum", "options": [s.value for s in Status],
                                               "icon": "mdi:download-network"}),
     "test_speed": ("sensor", "Test speed", MBPS),
@@ -78,8 +86,11 @@ def state(views, probes):
     """The state JSON: every entity's value, from the same Views the API uses (and probes.json's reader)."""
     cycle = views.summary()  # usage_view()'s "cycle", without the daily and hourly history
     stats = views.stats()
+    tz = datetime.now().astimezone().tzinfo
     return {
         "cycle_used": _gb(cycle["used_bytes"]),
+        "cycle_start_at": cycles.local_at(cycles.midnight(date.fromisoformat(cycle["start"]), tz), tz).isoformat(),
+        "today_start_at": cycles.local_at(cycles.midnight(date.today(), tz), tz).isoformat(),
         "cycle_remaining": _gb(max(0, cycle["cap_bytes"] - cycle["used_bytes"])),
         "cycle_percent": cycle["percent"],
         "cycle_projected": _gb(cycle["projected_bytes"]),

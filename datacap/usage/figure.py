@@ -95,7 +95,8 @@ def summarize(doc, plan, count, now, adjustments=None, topups=None):
         "daily_budget_bytes": 0 if expired else int(max(0, cap - used) / max(seconds_left / 86400, 1 / 24)),
         "even_daily_bytes": int(cap / period_days),  # the pace that uses the cap exactly by the period's end
         "cap_reached": expired or used >= cap, "cap_date": cap_at, "daily": daily,
-        "today_bytes": used_bytes(days.get(today.isoformat(), {}), count),
+        # never more than the cycle: an ISP reading below datacap's count lowers the cycle, not the day
+        "today_bytes": min(used, used_bytes(days.get(today.isoformat(), {}), count)),
         "expired": expired,
         "after_expiry_bytes": sum(x["bytes"] for x in daily if x["date"] >= nxt.isoformat()) if expired else 0,
         "plan": {"kind": plan.kind, "words": plan.words(start, nxt, topups),
