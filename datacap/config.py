@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
+from datacap.usage import lines
 from datacap.usage import plan as planmod
 from datacap.usage.sources import settings as sources_settings
 
@@ -50,6 +51,7 @@ DEFAULTS = {
     "external_ip_url": None,
     "probe_interval_minutes": 60,
     "probe_budget_percent": 1,
+    "lines": None,
 }
 
 
@@ -191,6 +193,7 @@ CHECKS = {
     "external_ip_url": _optional_url,
     "probe_interval_minutes": _probe_interval,
     "probe_budget_percent": _in_range(0, 100),
+    "lines": lambda v: lines.check(v, CHECKS),
 }
 assert CHECKS.keys() == DEFAULTS.keys()
 
@@ -212,6 +215,11 @@ def validate(raw):
     if "host" not in errors and merged["host"] not in LOOPBACK_HOSTS and not merged["auth_token"]:
         errors["host"] = (f"listening on {merged['host']} lets the network reach datacap: set auth_token "
                           f"(16+ characters) first; {NEW_TOKEN_HINT}")
+    if merged["lines"]:  # each line names its counter: the one-line keys would do nothing
+        for key in ("sources", "interfaces"):
+            if merged[key] != "auto" and key not in errors:
+                errors[key] = (f'with lines, each line names its counter in its "source"; set {key} back to '
+                               '"auto" or remove it')
     if errors:
         raise ConfigError(errors)
     merged["alert_thresholds_percent"] = sorted(set(merged["alert_thresholds_percent"]))

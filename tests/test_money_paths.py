@@ -44,13 +44,14 @@ class Gateway:
         self.uptime = 1000.0
         real = sources.router_source
 
-        def make(spec, counts, clock):
+        def make(spec, line, clock):
             if spec.get("url") is None and spec["type"] == "upnp":
-                search = real(spec, counts, clock)
+                search = real(spec, line, clock)
                 search._search, search._gateways = (lambda: ["http://192.0.2.1:5555/rootDesc.xml"]), (lambda: {"192.0.2.1"})
                 search.start = search.search_once
                 return search
-            r = FakeRouter(spec, counts, lambda: self.m.t)
+            r = FakeRouter(spec, line is not None, lambda: self.m.t)
+            r.line = line
             self.made.append(r)
             return r
         monkeypatch.setattr(sources, "router_source", make)

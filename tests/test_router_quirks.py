@@ -31,7 +31,7 @@ class World:
     def __init__(self):
         self.t = 0.0
         self.router = FakeRouter(lambda: self.t)
-        self.feed = RouterFeed([{"type": "local"}], lambda: self.t)
+        self.feed = RouterFeed([], lambda: self.t)
         self.feed.sources = [self.router]
         self.feed.local_counts = False
         self.when = datetime(2026, 11, 10, 12, 0, tzinfo=TZ)

@@ -59,7 +59,8 @@ class Collector:
         self.seen = {}  # name -> clock() at its last sighting
         self.rates = {}  # name -> (rx_bps, tx_bps), bits per second
         self.counted = []  # this machine's interfaces that are watched (and count, unless a router does)
-        self.routers = routers or RouterFeed(cfg["sources"], clock, self.ledger.data.get("promoted"))
+        self.local_of = {}  # this machine's interface -> the line it counts toward
+        self.routers = routers or self._feed(cfg)
         self.last_error = None
         self._routes_at = self._speeds_at = self._flushed_at = self._backup_at = None
         self._speeds = {}
@@ -67,12 +68,16 @@ class Collector:
         self._prev_t = None  # clock() of the previous sample
         self._credits = deque(maxlen=HANDOVER_TICKS)  # (clock(), seconds it covers, {name: (rx, tx)} counted)
 
+    def _feed(self, cfg):
+        first = lines.of(cfg)[0].name
+        return RouterFeed(lines.router_specs(cfg), self.clock, self.ledger.data.get("promoted"), auto_line=first)
+
     def reload(self, cfg):
-        if cfg["sources"] != self.cfg["sources"]:  # new router sources, continuing from the readings in memory
+        if lines.router_specs(cfg) != lines.router_specs(self.cfg):  # continuing from the readings in memory
             self.routers.credit(self.ledger, self.now(), self.line_of)
             self.routers.stop()
             last = self.routers.last
-            self.routers = RouterFeed(cfg["sources"], self.clock, self.ledger.data.get("promoted"))
+            self.routers = self._feed(cfg)
             self.routers.start(last)
         self.cfg = cfg
         self._apply_lines(cfg)
@@ -88,24 +93,44 @@ class Collector:
             for warning in line.plan.warnings(when.date(), self.topups.read()):
                 log.warning(warning)
 
-    def counting(self):
-        """The names that count toward the cap now."""
-        return self.counted if self.routers.local_counts else self.routers.counted()
+    def counting(self, line=None):
+        """The names that count toward a line now (any line for None)."""
+        names = [n for n in self.counted if self.line_of(n)] + self.routers.counted()
+        return [n for n in names if line is None or self.line_of(n) == line]
 
     def line_of(self, name):
         """The line a counter's bytes count toward, None when they only go to its totals."""
-        return self.lines[0].name if name in self.counting() else None
+        line = self.local_of.get(name)
+        if line is None:
+            return self.routers.line_of(name)
+        return line if self.routers.local_counts or not self.routers.auto else None
 
     def link_bps(self, name):
         """The link's bytes/s, None when unknown."""
         return self._speeds.get(name)
 
+    def _local_lines(self, counters):
+        """{interface: line} of the lines counted on this machine's interfaces; "auto" takes the default-route
+        interfaces no other line names. Without such a line, the `interfaces` setting is shown, not counted."""
+        local = [(x.name, x.source.get("interfaces", self.cfg["interfaces"])) for x in self.lines
+                 if x.source["type"] in ("local", "auto")]
+        named = {n for _, names in local if names != "auto" for n in names}
+        out = {}
+        for line, names in local:
+            if names == "auto":
+                names = [n for n in interfaces.counted_interfaces("auto", counters, self.default_routes) if n not in named]
+            out.update({n: line for n in names})
+        return out
+
     def _refresh(self, t, counters):
         if self._routes_at is None or t - self._routes_at >= ROUTES_S:
             self._routes_at = t
-            counted = interfaces.counted_interfaces(self.cfg["interfaces"], counters, self.default_routes)
+            self.local_of = self._local_lines(counters)
+            counted = sorted(self.local_of) or interfaces.counted_interfaces(self.cfg["interfaces"], counters,
+                                                                            self.default_routes)
             if counted != self.counted:
-                log.info("counting interfaces: %s", ", ".join(counted) or "(none found)")
+                log.info("counting interfaces: %s", ", ".join(f"{n} ({self.local_of[n]})" if n in self.local_of else n
+                                                              for n in counted) or "(none found)")
             self.counted = counted
         if self._speeds_at is None or t - self._speeds_at >= LINK_SPEED_S:
             self._speeds_at = t
@@ -208,13 +233,15 @@ class Collector:
         return figure.summarize(self.ledger.line(line.name), line.plan, line.count, when, self.adjustments.read(),
                                 self.topups.read())
 
-    def count_as_of(self, when):
-        """Epoch seconds up to which the cycle figure holds every byte: this tick for this machine's interfaces;
+    def count_as_of(self, when, line=None):
+        """Epoch seconds up to which a line's figure holds every byte: this tick for this machine's interfaces;
         a router's last reading, less its own caching, for a router; None before it has read."""
-        if self.routers.local_counts:
+        line = line or self.lines[0].name
+        routers = [n for n in self.routers.counted() if self.routers.line_of(n) == line]
+        if not routers:
             return when.timestamp()
-        seen = [v[2] for name, v in self.routers.last.items() if name in self.routers.counted() and v[2] is not None]
-        return when.timestamp() - (self.clock() - max(seen)) - CACHE_SLACK_S if seen else None
+        seen = [self.routers.last[n][2] for n in routers if n in self.routers.last and self.routers.last[n][2] is not None]
+        return when.timestamp() - (self.clock() - min(seen)) - CACHE_SLACK_S if len(seen) == len(routers) else None
 
     def flush(self, t, when):
         """Checkpoint and totals go to disk together, so a crash never loses or doubles bytes."""
@@ -223,7 +250,7 @@ class Collector:
         self.ledger.prune(when.date())
         data = self.ledger.data
         data.update(updated_at=when.isoformat(timespec="seconds"), counted=self.counting(),
-                    count_as_of=self.count_as_of(when), flushes=data["flushes"] + 1)
+                    count_as_of={x.name: self.count_as_of(when, x.name) for x in self.lines}, flushes=data["flushes"] + 1)
         try:
             store.write_json_atomic(self.usage_path, data)
             if self._backup_at is None or t - self._backup_at >= BACKUP_S:
@@ -260,7 +287,8 @@ class Collector:
                 "interfaces": ifaces, "last_error": self.last_error,
                 "ledger_flushed_at": self.ledger.data.get("updated_at"), "totals": self.ledger.data["totals"],
                 # each line's days as counted this instant: every reader's source for "cycle used"
-                "lines": {name: live_file.line_part(self.ledger.line(name), s) for name, s in summaries.items()}}
+                "lines": {name: live_file.line_part(self.ledger.line(name), s, self.count_as_of(when, name))
+                          for name, s in summaries.items()}}
         try:
             try:
                 store.write_json_atomic(self.live_path, live, fsync=False)  # live data, not the ledger

@@ -27,22 +27,30 @@ class CycleReader:
         self.topups = store.CachedReader(data_dir / topups.NAME)
 
     def source(self, default_interval):
-        """(the newer of the live file and the ledger, the time its figures hold every byte up to as epoch
-        seconds or None, live?)."""
+        """(the newer of the live file and the ledger, live?)."""
         live, _, stale = self.live.read(default_interval)
         ledger = self.ledger.read()
         live_at, ledger_at = _ts(live.get("updated_at")), _ts(ledger.get("updated_at"))
         tables = isinstance(live.get("lines"), dict) or isinstance(live.get("days"), dict)  # (days: before lines)
         if tables and live_at is not None and (ledger_at is None or live_at >= ledger_at):
-            return live, _ts(live.get("count_as_of")), not stale
-        return ledger, _ts(ledger.get("count_as_of", ledger.get("updated_at"))), False
+            return live, not stale
+        return ledger, False
+
+    @staticmethod
+    def _as_of(doc, tables, line):
+        """When a line's figure in this document holds every byte up to (epoch seconds), None when unknown."""
+        if "count_as_of" in tables:
+            return _ts(tables["count_as_of"])
+        ledger = doc.get("count_as_of")  # the ledger keeps one per line; older files none
+        return _ts(ledger.get(line) if isinstance(ledger, dict) else doc.get("updated_at"))
 
     def summary_at(self, cfg, now, line=None):
         """(summary, epoch seconds its count holds every byte up to, or None when there is no count yet)."""
         line = line or lines.of(cfg)[0]
-        doc, at, live = self.source(cfg["update_interval_seconds"])
-        out = figure.summarize(ledger_file.line_of(doc, line.name), line.plan, line.count, now,
-                               self.adjustments.read(), self.topups.read())
+        doc, live = self.source(cfg["update_interval_seconds"])
+        tables = ledger_file.line_of(doc, line.name)
+        at = self._as_of(doc, tables, line.name)
+        out = figure.summarize(tables, line.plan, line.count, now, self.adjustments.read(), self.topups.read())
         out["as_of"] = cycles.local_at(at, now.tzinfo).isoformat(timespec="seconds") if at is not None else None
         out["live"] = live
         return out, at

@@ -5,7 +5,7 @@ fallback). Keys: status ("running" | "stopped"), pid, updated_at (the heartbeat)
 counted, count_as_of (epoch seconds up to which the figures hold every byte), cycle_used_bytes (the
 first line's), sources,
 interfaces {name: {rx_bytes, tx_bytes, rx_bps, tx_bps, counted, present}}, totals,
-lines {line: {days, free, monitoring_since, used_bytes}} (each line's tables as of this instant),
+lines {line: {days, free, monitoring_since, used_bytes, count_as_of}} (each line's tables now),
 last_error, ledger_flushed_at.
 """
 import time
@@ -26,12 +26,14 @@ def age_seconds(iso, now=None):
     return max(0.0, (now or time.time()) - then.timestamp())
 
 
-def line_part(tables, summary):
-    """A line's part of the live file: the days its figure needs (the previous period's too, for rollover)."""
+def line_part(tables, summary, count_as_of):
+    """A line's part of the live file: the days its figure needs (the previous period's too, for rollover),
+    and the instant up to which they hold every byte (epoch seconds, None before its counter has read)."""
     first = summary["previous_start"] or summary["start"]
     return {"days": {d: v for d, v in tables["days"].items() if d >= first},
             "free": {d: v for d, v in tables["free"].items() if d >= summary["start"]},
-            "monitoring_since": tables.get("monitoring_since"), "used_bytes": summary["used_bytes"]}
+            "monitoring_since": tables.get("monitoring_since"), "used_bytes": summary["used_bytes"],
+            "count_as_of": count_as_of}
 
 
 class Reader:

@@ -22,11 +22,13 @@ ROUTE_CHECK_S = 30.0  # how often a promoted gateway is checked against the defa
 
 
 class RouterFeed:
-    def __init__(self, setting, clock, promoted=None, gateways=default_gateways):
-        self.auto = setting == "auto"
+    def __init__(self, specs, clock, promoted=None, gateways=default_gateways, auto_line=None):
+        """specs: [(source spec, the line it counts toward or None)] (lines.router_specs), or "auto" for
+        `auto_line`: this machine's interfaces until a gateway is found and promoted."""
+        self.auto, self.auto_line = specs == "auto", auto_line
         self.clock, self._gateways = clock, gateways
         self.promoted = promoted if self.auto and promoted else None
-        self.local_counts, self.sources = build(setting, clock, self.promoted)
+        self.local_counts, self.sources = build(specs, clock, self.promoted, auto_line)
         self.last = {}  # name -> (rx, tx, clock() of the reading or None, uptime or None): the last credited
         self._seed = {}
         self._growing = 0
@@ -94,7 +96,7 @@ class RouterFeed:
         """A search that found our gateway becomes the UPnP source reading it."""
         for i, s in enumerate(self.sources):
             if isinstance(s, GatewaySearch) and s.found:
-                self.sources[i] = router_source({**s.spec, "url": s.found}, s.counts, self.clock)
+                self.sources[i] = router_source({**s.spec, "url": s.found}, s.line, self.clock)
                 log.info("found a UPnP gateway at %s", s.found)
                 self._start(self.sources[i])
 
@@ -103,7 +105,7 @@ class RouterFeed:
             return
         self._growing = self._growing + 1 if (r.rx, r.tx) > prev[:2] and not r.restarted else 0
         if self._growing >= AUTO_READINGS:
-            s.counts, self.local_counts, self.switched = True, False, True
+            s.counts, s.line, self.local_counts, self.switched = True, self.auto_line, False, True
             self.promoted, self.promoted_at = {"url": s.url, "name": s.name}, r.t
             log.info("counting the household at %s from now on (this computer's interfaces are shown beside it)",
                      s.label())
@@ -120,7 +122,7 @@ class RouterFeed:
         if s is None or not via or s.target in via:
             return
         i = self.sources.index(s)
-        self.sources[i] = GatewaySearch()
+        self.sources[i] = router_source({"type": "upnp"}, None, self.clock)
         self._start(self.sources[i])
         self.last.pop(s.name, None)  # its counters again later are not a gap to fill on top of this computer's
         self.local_counts, self.promoted, self.switched, self._growing = True, None, True, 0
@@ -144,6 +146,10 @@ class RouterFeed:
 
     def counted(self):
         return [s.name for s in self.sources if s.counts]
+
+    def line_of(self, name):
+        """The line a router counter counts toward now, None when it is only shown."""
+        return next((s.line for s in self.sources if s.name == name and s.counts), None)
 
     def statuses(self, local_label):
         local = {"type": "local", "target": "this computer", "name": "local", "counted": self.local_counts,

@@ -26,7 +26,7 @@ def ours(urls, gateways):
 
 class GatewaySearch:
     """A search standing in for the UPnP source it becomes; `spec` and `counts` are that source's."""
-    kind, target, name, interval_s = "upnp", "gateway", "upnp:gateway", SEARCH_AGAIN_S
+    kind, target, name, interval_s, line = "upnp", "gateway", "upnp:gateway", SEARCH_AGAIN_S, None
 
     def __init__(self, spec=None, counts=False, search=ssdp.search, gateways=default_gateways):
         self.spec, self.counts = {**(spec or {}), "type": "upnp"}, counts

@@ -65,6 +65,7 @@ class RouterSource:
     for what the router does not say."""
 
     kind = "router"
+    line = None  # the line it counts toward (the feed sets it), None while it is only shown
 
     def __init__(self, spec, counts, clock=time.monotonic):
         self.spec, self.counts, self.clock = spec, counts, clock

@@ -20,48 +20,66 @@ FIELDS = {
 DEFAULT_INTERVAL_S = 5.0
 
 
-def _check_one(i, s):
-    """The problem with the i-th source, or None."""
-    if not isinstance(s, dict) or s.get("type") not in FIELDS:
-        return f'item {i + 1}: needs "type": "local", "upnp" or "snmp"'
+# a line's counter: what it is, never whether it counts (it does)
+LINE_FIELDS = {"local": {"type", "interfaces"}, "upnp": FIELDS["upnp"] - {"counts"}, "snmp": FIELDS["snmp"] - {"counts"}}
+
+
+def check_source(s, where, fields=FIELDS):
+    """The problem with one source (`where` names it: "item 2", "lines[1] (Starlink): source"), or None."""
+    if not isinstance(s, dict) or s.get("type") not in fields:
+        return f'{where}: needs "type": "local", "upnp" or "snmp"'
     kind = s["type"]
-    unknown = sorted(set(s) - FIELDS[kind])
+    where = f"{where} ({kind})" if where.startswith("item") else where
+    unknown = sorted(set(s) - fields[kind])
     if unknown:
-        return f"item {i + 1} ({kind}): unknown key {unknown[0]!r}"
+        return f"{where}: unknown key {unknown[0]!r}"
     if "counts" in s and not isinstance(s["counts"], bool):
-        return f"item {i + 1} ({kind}): counts must be true or false"
+        return f"{where}: counts must be true or false"
     iv = s.get("interval_seconds", DEFAULT_INTERVAL_S)
     if isinstance(iv, bool) or not isinstance(iv, (int, float)) or not 1 <= iv <= 300:
-        return f"item {i + 1} ({kind}): interval_seconds must be a number from 1 to 300"
+        return f"{where}: interval_seconds must be a number from 1 to 300"
     if kind == "upnp" and "url" in s:
         u = urlparse(s["url"]) if isinstance(s["url"], str) else None
         if not u or u.scheme != "http" or not u.hostname:
-            return f"item {i + 1} (upnp): url must be the gateway's http:// description URL"
+            return f"{where}: url must be the gateway's http:// description URL"
+    if kind == "local" and "interfaces" in s and s["interfaces"] != "auto" and not (
+            isinstance(s["interfaces"], list) and s["interfaces"] and all(isinstance(n, str) and n for n in s["interfaces"])):
+        return f'{where}: interfaces must be "auto" or a non-empty list of interface names'
     if kind == "snmp":
-        return _check_snmp(i, s)
+        return _check_snmp(where, s)
     return None
 
 
-def _check_snmp(i, s):
+def _check_snmp(where, s):
     if not isinstance(s.get("host"), str) or not s["host"] or " " in s["host"]:
-        return f"item {i + 1} (snmp): host must be the router's address"
+        return f"{where}: host must be the router's address"
     port = s.get("port", 161)
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        return f"item {i + 1} (snmp): port must be a whole number from 1 to 65535"
+        return f"{where}: port must be a whole number from 1 to 65535"
     if not isinstance(s.get("interface"), str) or not s["interface"]:
-        return f'item {i + 1} (snmp): interface must name the router\'s WAN interface (its ifName, e.g. "wan")'
+        return f'{where}: interface must name the router\'s WAN interface (its ifName, e.g. "wan")'
     v2c, v3 = "community" in s, "user" in s
     if v2c == v3:
-        return f"item {i + 1} (snmp): give community (v2c) or user (v3), not both or neither"
+        return f"{where}: give community (v2c) or user (v3), not both or neither"
     for key in ("community", "user", "auth_key", "priv_key"):
         if key in s and (not isinstance(s[key], str) or not s[key]):
-            return f"item {i + 1} (snmp): {key} must be a non-empty string"
+            return f"{where}: {key} must be a non-empty string"
     for key in ("auth_key", "priv_key"):
         if key in s and len(s[key]) < 8:
-            return f"item {i + 1} (snmp): {key} must have at least 8 characters (SNMPv3)"
+            return f"{where}: {key} must have at least 8 characters (SNMPv3)"
     if "priv_key" in s and "auth_key" not in s:
-        return f"item {i + 1} (snmp): priv_key needs auth_key"
+        return f"{where}: priv_key needs auth_key"
     return None
+
+
+def counter_keys(s):
+    """What a line's source counts, as keys two lines must not share (an interface, a router's port)."""
+    if s["type"] == "local":
+        names = s.get("interfaces", "auto")
+        return ["this computer's interfaces (auto)"] if names == "auto" else [f"interface {n}" for n in names]
+    if s["type"] == "snmp":
+        return [f"{s['host']}:{s.get('port', 161)} interface {s['interface']}"]
+    return [s.get("url") or "the UPnP gateway (searched for)"]
 
 
 def counting(sources):
@@ -82,7 +100,7 @@ def check(v):
     if not isinstance(v, list) or not v:
         return f'must be "auto" or a non-empty list of sources, got {v!r}'
     for i, s in enumerate(v):
-        problem = _check_one(i, s)
+        problem = check_source(s, f"item {i + 1}")
         if problem:
             return problem
     if sum(1 for s in v if s.get("counts") is True) > 1:
