@@ -260,6 +260,11 @@ class ItemsFile:
         found = (doc or {}).get("items")
         return [x for x in found if isinstance(x, dict)] if isinstance(found, list) else []
 
+    @staticmethod
+    def of_line(doc, line, first):
+        """The records of one line ({"items": [...]}); a record from before lines is the first line's."""
+        return {"items": [x for x in ItemsFile.items(doc) if (x.get("line") or first) == line]}
+
     def add(self, item):
         write_json_atomic(self.path, {"items": (self.items(read_json(self.path)) + [item])[-self.kept:]})
         return item

@@ -1,5 +1,4 @@
 """The money paths at their edges (issue: numbers that survive everything): fake clocks, counters and routers."""
-import json
 from datetime import date, datetime, timedelta
 
 import pytest

@@ -39,6 +39,13 @@ ENTITIES = {
                                                  "payload_off": "OFF"}),
 }
 BUTTONS = {"start": "Start test", "stop": "Stop test"}
+PER_LINE = ("cycle_used", "cycle_remaining", "cycle_percent", "cycle_projected", "daily_budget", "today")  # each line's
+RESETS = {"cycle_used": "cycle_start_at", "today": "today_start_at"}  # the state keys their last_reset reads
+
+
+def slug(line):
+    """A line's name as part of an entity's id: lines after the first get their own entities."""
+    return re.sub(r"[^a-z0-9]+", "_", line.lower()).strip("_") or "line"
 
 
 def node_id(host=None):
@@ -63,14 +70,25 @@ def device(node, host):
             "model": "data-cap tester and usage monitor", "sw_version": VERSION}
 
 
-def configs(topics, host, commands):
-    """(topic, payload or None) for every discovery config; None removes an entity (buttons when off)."""
+def _entity(topics, common, object_id, component, name, extra):
+    return (topics.config(component, object_id), {
+        "name": name, "unique_id": f"datacap_{topics.node}_{object_id}", "state_topic": topics.state,
+        "value_template": f"{{{{ value_json.{object_id} }}}}", **extra, **common})
+
+
+def configs(topics, host, commands, more_lines=(), gone_lines=()):
+    """(topic, payload or None) for every discovery config; None removes an entity (buttons when off, the
+    entities of a line no longer configured). The first line's entities are the device's own; each line of
+    `more_lines` gets its own ("Starlink Cycle used", cycle_used_starlink)."""
     common = {"availability_topic": topics.availability, "device": device(topics.node, host)}
-    out = []
-    for object_id, (component, name, extra) in ENTITIES.items():
-        out.append((topics.config(component, object_id), {
-            "name": name, "unique_id": f"datacap_{topics.node}_{object_id}", "state_topic": topics.state,
-            "value_template": f"{{{{ value_json.{object_id} }}}}", **extra, **common}))
+    out = [_entity(topics, common, object_id, *spec) for object_id, spec in ENTITIES.items()]
+    for line in (*more_lines, *gone_lines):
+        for object_id in PER_LINE:
+            component, name, extra = ENTITIES[object_id]
+            if object_id in RESETS:
+                extra = {**extra, "last_reset_value_template": f"{{{{ value_json.{RESETS[object_id]}_{slug(line)} }}}}"}
+            topic, payload = _entity(topics, common, f"{object_id}_{slug(line)}", component, f"{line} {name}", extra)
+            out.append((topic, payload if line in more_lines else None))
     for action, name in BUTTONS.items():
         payload = {"name": name, "unique_id": f"datacap_{topics.node}_{action}", "command_topic": topics.command,
                    "payload_press": action, "icon": "mdi:play" if action == "start" else "mdi:stop", **common}
@@ -82,12 +100,10 @@ def _gb(n):
     return round(n / 1e9, 3)
 
 
-def state(views, probes):
-    """The state JSON: every entity's value, from the same Views the API uses (and probes.json's reader)."""
-    cycle = views.summary()  # usage_view()'s "cycle", without the daily and hourly history
-    stats = views.stats()
+def _cycle_state(cycle, suffix=""):
+    """A line's figures as the state's keys (suffixed for lines after the first)."""
     tz = datetime.now().astimezone().tzinfo
-    return {
+    values = {
         "cycle_used": _gb(cycle["used_bytes"]),
         "cycle_start_at": cycles.local_at(cycles.midnight(date.fromisoformat(cycle["start"]), tz), tz).isoformat(),
         "today_start_at": cycles.local_at(cycles.midnight(date.today(), tz), tz).isoformat(),
@@ -96,6 +112,18 @@ def state(views, probes):
         "cycle_projected": _gb(cycle["projected_bytes"]),
         "daily_budget": _gb(cycle["daily_budget_bytes"]),
         "today": _gb(cycle["today_bytes"]),
+    }
+    return {k + suffix: v for k, v in values.items()}
+
+
+def state(views, probes, more_lines=()):
+    """The state JSON: every entity's value, from the same Views the API uses (and probes.json's reader)."""
+    stats = views.stats()
+    out = _cycle_state(views.summary())  # usage_view()'s "cycle", without the daily and hourly history
+    for line in more_lines:
+        out.update(_cycle_state(views.summary(line), f"_{slug(line)}"))
+    return {
+        **out,
         "test_status": stats["status"],
         "test_speed": round(stats["speed_mbps"], 1),
         "baseline_speed": None if stats["baseline_speed"] is None else round(stats["baseline_speed"], 1),

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from datacap.measure import probe_file
 from datacap.supervise.states import State
-from datacap.usage import ledger_file
+from datacap.usage import ledger_file, lines
 
 
 @dataclass(frozen=True)
@@ -30,19 +30,39 @@ def _parse(iso):
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
-def cap_alerts(usage, cycle_start, host):
-    """The collector's alerts of this cycle (it records each threshold once per cycle)."""
+def _size(n):
+    return f"{n / 1e12:g} TB" if n >= 1e12 else f"{n / 1e9:g} GB"
+
+
+def cap_alerts(usage, cycle_start, host, line=None):
+    """The collector's alerts of a line's cycle (it records each threshold once per cycle); `line` names
+    the line in the words and the key when there are several."""
     out = []
     for a in (usage or {}).get("alerts", []):
         if a.get("cycle_start") != cycle_start:
             continue
-        text = (f"datacap on {host}: the prepaid bucket has expired ({a['used_bytes'] / 1e9:.2f} GB used)"
-                if a.get("expired") else f"datacap on {host}: {a['percent']}% of the data cap used "
-                f"({a['used_bytes'] / 1e9:.2f} of {a['cap_bytes'] / 1e9:.0f} GB this cycle)")
+        if line:
+            text = (f"{line}: the prepaid bucket has expired ({a['used_bytes'] / 1e9:.2f} GB used)" if a.get("expired")
+                    else f"{line}: {a['percent']} % of {_size(a['cap_bytes'])} used "
+                    f"({a['used_bytes'] / 1e9:.2f} GB this cycle)")
+            text = f"datacap on {host}: {text}"
+        else:
+            text = (f"datacap on {host}: the prepaid bucket has expired ({a['used_bytes'] / 1e9:.2f} GB used)"
+                    if a.get("expired") else f"datacap on {host}: {a['percent']}% of the data cap used "
+                    f"({a['used_bytes'] / 1e9:.2f} of {a['cap_bytes'] / 1e9:.0f} GB this cycle)")
         key = f"alert:{a['id']}" if a.get("id") else f"alert:{a['cycle_start']}:{a['percent']}"  # id: a re-armed one
-        out.append(News(key, "cap_alert",
-                        f"Data cap: {a['percent']}% used", text, a))
+        out.append(News(key if not line else f"alert:{line}:{key[6:]}", "cap_alert",
+                        f"{line + ': ' if line else ''}Data cap: {a['percent']}% used", text, {**a, "line": line}))
     return out
+
+
+def line_alerts(views, host):
+    """Every line's cap alerts (a config without lines: its one line, named nowhere)."""
+    doc = views.usage.read()
+    if not views.cfg.get("lines"):
+        return cap_alerts(ledger_file.line_of(doc, ledger_file.FIRST_LINE), views.summary()["start"], host)
+    return [n for x in lines.of(views.cfg)
+            for n in cap_alerts(ledger_file.line_of(doc, x.name), views.summary(x)["start"], host, x.name)]
 
 
 def _throttle(sid, ev, host):
@@ -124,7 +144,7 @@ def news(views, now=None, host=None):
     host = host or socket.gethostname()
     now = now or datetime.now(timezone.utc)
     cfg = views.cfg
-    return (cap_alerts(ledger_file.line_of(views.usage.read(), ledger_file.FIRST_LINE), views.summary()["start"], host)
+    return (line_alerts(views, host)
             + session_events(views.downloader.read(), now, cfg.get("notify_outage_minutes", 10), host)
             + fatal_children(views.system()["processes"], views.started, host)
             + probe_findings(probe_file.reader(views.data_dir).read(), views.summary()["start"], host))

@@ -16,6 +16,7 @@ import time
 from datacap.measure import probe_file
 from datacap.notify import discovery
 from datacap.notify.settings import mqtt_settings
+from datacap.usage import lines
 
 log = logging.getLogger("mqtt")
 
@@ -47,6 +48,7 @@ class MqttBridge:
         self.commands = queue.SimpleQueue()  # from paho's thread to ours
         self._fresh_connection = threading.Event()
         self._last_state, self._last_state_at = None, None
+        self._lines_published = ()  # the lines after the first whose entities are out there
         self._closing = False  # our own disconnect: not worth a warning
         self._status = {"connected": False, "last_error": None, "connected_since": None, "connects": 0,
                         "failures": 0}
@@ -110,10 +112,17 @@ class MqttBridge:
         self.client, self._closing = None, False
         self._status.update(connected=False, connected_since=None)
 
+    def more_lines(self):
+        """The configured lines after the first: each has entities of its own."""
+        return tuple(x.name for x in lines.of(self.views.cfg)[1:]) if self.views.cfg.get("lines") else ()
+
     def publish_all(self):
-        """After each (re)connect: discovery configs, availability, the state; all retained."""
-        for topic, payload in discovery.configs(self.topics, self.host, self.settings["commands"]):
+        """After each (re)connect and change of lines: discovery configs, availability, the state; all retained."""
+        now = self.more_lines()
+        gone = tuple(x for x in self._lines_published if x not in now)
+        for topic, payload in discovery.configs(self.topics, self.host, self.settings["commands"], now, gone):
             self.client.publish(topic, json.dumps(payload) if payload else b"", qos=1, retain=True)
+        self._lines_published = now
         self.client.publish(self.topics.availability, "online", qos=1, retain=True)
         self._last_state = None
         self.publish_state()
@@ -123,7 +132,7 @@ class MqttBridge:
         now = self.clock()
         if self._last_state is not None and now - self._last_state_at < STATE_MIN_INTERVAL_S:
             return
-        current = discovery.state(self.views, self.probes.read())
+        current = discovery.state(self.views, self.probes.read(), self._lines_published)
         if current != self._last_state:
             self.client.publish(self.topics.state, json.dumps(current), qos=1, retain=True)
             self._last_state, self._last_state_at = current, now
@@ -151,7 +160,7 @@ class MqttBridge:
         if self.client is None:
             return
         self.run_commands()
-        if self._fresh_connection.is_set():
+        if self._fresh_connection.is_set() or (self._status["connected"] and self.more_lines() != self._lines_published):
             self._fresh_connection.clear()
             self.publish_all()
         elif self._status["connected"]:

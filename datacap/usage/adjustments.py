@@ -1,7 +1,7 @@
 """adjustments.json: the ISP meter's readings a user entered (POST /api/usage/adjust), and their readers.
 
 The server is the only writer, under the data folder's state lock; the collector reads it for the
-cycle figure. {"items": [{id, at, cycle_start, isp_bytes, counted_bytes, offset_bytes, note, undone}]}
+cycle figure. {"items": [{id, line, at, cycle_start, isp_bytes, counted_bytes, offset_bytes, note, undone}]}
 """
 import uuid
 from datetime import datetime, timezone
@@ -26,9 +26,9 @@ def file(data_dir):
     return store.ItemsFile(data_dir / NAME, KEPT)
 
 
-def add(data_dir, summary, isp_bytes, note):
-    """Record a reading against the cycle `summary` describes; return the new item."""
+def add(data_dir, summary, isp_bytes, note, line=None):
+    """Record a reading against the cycle `summary` describes (of `line`); return the new item."""
     return file(data_dir).add({
-        "id": uuid.uuid4().hex[:8], "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "id": uuid.uuid4().hex[:8], "line": line, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cycle_start": summary["start"], "isp_bytes": isp_bytes, "counted_bytes": summary["counted_bytes"],
         "offset_bytes": isp_bytes - summary["counted_bytes"], "note": note, "undone": False})

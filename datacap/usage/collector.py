@@ -90,8 +90,9 @@ class Collector:
         self.ledger.free_share = {line.name: (lambda a, b, p=line.plan, tz=when.tzinfo: p.free_share(a, b, tz))
                                   for line in self.lines}
         for line in self.lines:
-            for warning in line.plan.warnings(when.date(), self.topups.read()):
-                log.warning(warning)
+            ups = store.ItemsFile.of_line(self.topups.read(), line.name, self.lines[0].name)
+            for warning in line.plan.warnings(when.date(), ups):
+                log.warning("%s: %s", line.name, warning)
 
     def counting(self, line=None):
         """The names that count toward a line now (any line for None)."""
@@ -230,8 +231,10 @@ class Collector:
 
     def summary(self, when, line=None):
         line = line or self.lines[0]
-        return figure.summarize(self.ledger.line(line.name), line.plan, line.count, when, self.adjustments.read(),
-                                self.topups.read())
+        first = self.lines[0].name
+        return figure.summarize(self.ledger.line(line.name), line.plan, line.count, when,
+                                store.ItemsFile.of_line(self.adjustments.read(), line.name, first),
+                                store.ItemsFile.of_line(self.topups.read(), line.name, first))
 
     def count_as_of(self, when, line=None):
         """Epoch seconds up to which a line's figure holds every byte: this tick for this machine's interfaces;
@@ -283,7 +286,8 @@ class Collector:
         live = {"status": status, "pid": os.getpid(), "updated_at": when.isoformat(timespec="milliseconds"),
                 "interval_seconds": self.cfg["update_interval_seconds"], "counted": self.counting(),
                 "count_as_of": as_of, "cycle_used_bytes": summaries[self.lines[0].name]["used_bytes"],
-                "sources": self.routers.statuses("This computer (" + (", ".join(self.counted) or "no interface") + ")"),
+                "sources": self.routers.statuses("This computer (" + (", ".join(self.counted) or "no interface") + ")",
+                                                 set(self.local_of.values())),
                 "interfaces": ifaces, "last_error": self.last_error,
                 "ledger_flushed_at": self.ledger.data.get("updated_at"), "totals": self.ledger.data["totals"],
                 # each line's days as counted this instant: every reader's source for "cycle used"

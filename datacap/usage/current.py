@@ -44,16 +44,22 @@ class CycleReader:
         ledger = doc.get("count_as_of")  # the ledger keeps one per line; older files none
         return _ts(ledger.get(line) if isinstance(ledger, dict) else doc.get("updated_at"))
 
-    def summary_at(self, cfg, now, line=None):
+    def records(self, cfg, line):
+        """(ISP readings, top-ups) of a line."""
+        first = lines.of(cfg)[0].name
+        return (store.ItemsFile.of_line(self.adjustments.read(), line.name, first),
+                store.ItemsFile.of_line(self.topups.read(), line.name, first))
+
+    def summary_at(self, cfg, now, line=None, own=()):
         """(summary, epoch seconds its count holds every byte up to, or None when there is no count yet)."""
         line = line or lines.of(cfg)[0]
         doc, live = self.source(cfg["update_interval_seconds"])
         tables = ledger_file.line_of(doc, line.name)
         at = self._as_of(doc, tables, line.name)
-        out = figure.summarize(tables, line.plan, line.count, now, self.adjustments.read(), self.topups.read())
+        out = figure.summarize(tables, line.plan, line.count, now, *self.records(cfg, line), own)
         out["as_of"] = cycles.local_at(at, now.tzinfo).isoformat(timespec="seconds") if at is not None else None
         out["live"] = live
         return out, at
 
-    def summary(self, cfg, now, line=None):
-        return self.summary_at(cfg, now, line)[0]
+    def summary(self, cfg, now, line=None, own=()):
+        return self.summary_at(cfg, now, line, own)[0]

@@ -24,14 +24,17 @@ def _sum(days, first, end, count):
     return sum(used_bytes(v, count) for d, v in days.items() if first.isoformat() <= d < end.isoformat())
 
 
-def pace(counted, adj, monitored_from, now_ts):
-    """Bytes per second over what datacap has watched: since the ISP reading if there is one, else
-    since it started counting this cycle."""
+def pace(counted, adj, monitored_from, now_ts, own=()):
+    """The household's bytes per second over what datacap has watched: since the ISP reading if there is
+    one, else since it started counting this cycle; datacap's own tests and probes (`own`: [(epoch s,
+    bytes)]) left out, so one test does not make a month's projection."""
+    since, base = monitored_from, 0
     if adj is not None and isinstance(adj.get("counted_bytes"), int):
         at = _ts(adj.get("at"))
         if at is not None and at >= monitored_from:
-            return max(0, counted - adj["counted_bytes"]) / max(now_ts - at, MIN_PACE_WINDOW_S)
-    return counted / max(now_ts - monitored_from, MIN_PACE_WINDOW_S)
+            since, base = at, adj["counted_bytes"]
+    mine = sum(n for t, n in own if since <= t <= now_ts)
+    return max(0, counted - base - mine) / max(now_ts - since, MIN_PACE_WINDOW_S)
 
 
 def previous_use(days, plan, start, adjustments, since, tz, count):
@@ -49,10 +52,11 @@ def previous_use(days, plan, start, adjustments, since, tz, count):
     return None, before
 
 
-def summarize(doc, plan, count, now, adjustments=None, topups=None):
+def summarize(doc, plan, count, now, adjustments=None, topups=None, own=()):
     """The figure for the period containing `now` (aware).
 
-    doc: the line's {"days", "free" ({date: {counter: [rx, tx]}}), "monitoring_since" (ISO)}.
+    doc: the line's {"days", "free" ({date: {counter: [rx, tx]}}), "monitoring_since" (ISO)}; own: datacap's
+    own tests and probes on the line as [(epoch seconds, bytes)], shown and kept out of the pace.
     """
     days, free = (doc or {}).get("days") or {}, (doc or {}).get("free") or {}
     today, tz, now_ts = now.date(), now.tzinfo, now.timestamp()
@@ -72,7 +76,7 @@ def summarize(doc, plan, count, now, adjustments=None, topups=None):
     previous_used, before = previous_use(days, plan, start, adjustments, since, tz, count)
     cap = plan.cap_bytes(start, previous_used, topups)
     monitored_from = min(max(t0, since if since is not None else t0), now_ts)
-    rate = pace(counted, adj, monitored_from, now_ts)
+    rate = pace(counted, adj, monitored_from, now_ts, own)
     seconds_left = 0.0 if expired else max(0.0, t1 - max(now_ts, t0))
     projected = int(used + rate * seconds_left)
     cap_at = None  # when the cap will be reached at the current pace
@@ -95,6 +99,7 @@ def summarize(doc, plan, count, now, adjustments=None, topups=None):
         "daily_budget_bytes": 0 if expired else int(max(0, cap - used) / max(seconds_left / 86400, 1 / 24)),
         "even_daily_bytes": int(cap / period_days),  # the pace that uses the cap exactly by the period's end
         "cap_reached": expired or used >= cap, "cap_date": cap_at, "daily": daily,
+        "own_bytes": sum(n for t, n in own if t0 <= t <= now_ts),
         # never more than the cycle: an ISP reading below datacap's count lowers the cycle, not the day
         "today_bytes": min(used, used_bytes(days.get(today.isoformat(), {}), count)),
         "expired": expired,

@@ -36,6 +36,19 @@ def line_part(tables, summary, count_as_of):
             "count_as_of": count_as_of}
 
 
+def _normalize(doc):
+    """The keys readers use, each of its type (a damaged or foreign file shows as "no data")."""
+    out = dict(doc or {})
+    for key, kind, default in (("counted", list, []), ("sources", list, []), ("interfaces", dict, {}),
+                               ("totals", dict, {})):
+        if not isinstance(out.get(key), kind):
+            out[key] = default
+    out["sources"] = [x for x in out["sources"] if isinstance(x, dict)]
+    if not isinstance(out.get("last_error"), str):
+        out["last_error"] = None
+    return out
+
+
 class Reader:
     """The live file as others see it: (document, age in seconds, stale?)."""
 
@@ -44,7 +57,7 @@ class Reader:
                        store.CachedReader(data_dir / NAME)]  # tmpfs, or data/ as a fallback
 
     def read(self, default_interval):
-        live = self._files[0].read() or self._files[1].read() or {}
+        live = _normalize(self._files[0].read() or self._files[1].read())
         age = age_seconds(live.get("updated_at"))
         interval = live.get("interval_seconds")
         interval = interval if isinstance(interval, (int, float)) and interval > 0 else default_interval
@@ -55,7 +68,7 @@ class Reader:
         """Rows for /api/interfaces: live rates only while the file is fresh."""
         live, age, stale = self.read(default_interval)
         rows = []
-        for name, v in (live.get("interfaces") or {}).items():
+        for name, v in live["interfaces"].items():
             if not isinstance(v, dict):
                 continue
             row = {"name": name, **v}
@@ -63,5 +76,5 @@ class Reader:
                 bps = None if stale else v.get(f"{key}_bps")
                 row[f"{key}_bps"], row[f"{key}_mbps"] = bps, None if bps is None else round(bps / 1e6, 3)
             rows.append(row)
-        return {"interfaces": rows, "counted": live.get("counted", []), "updated_at": live.get("updated_at"),
+        return {"interfaces": rows, "counted": live["counted"], "updated_at": live.get("updated_at"),
                 "age_seconds": age, "stale": stale}

@@ -1,6 +1,6 @@
 """topups.json: data added to a prepaid bucket (POST /api/usage/topup), undoable; the server writes it.
 
-{"items": [{id, at, bucket_start, gb, expires (ISO date or null), undone}]}
+{"items": [{id, line, at, bucket_start, gb, expires (ISO date or null), undone}]}
 """
 import uuid
 from datetime import date, datetime, timezone
@@ -33,6 +33,7 @@ def file(data_dir):
     return store.ItemsFile(data_dir / NAME, KEPT)
 
 
-def add(data_dir, start, gb, expires):
-    return file(data_dir).add({"id": uuid.uuid4().hex[:8], "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+def add(data_dir, start, gb, expires, line=None):
+    return file(data_dir).add({"id": uuid.uuid4().hex[:8], "line": line,
+                               "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                "bucket_start": start.isoformat(), "gb": gb, "expires": expires, "undone": False})

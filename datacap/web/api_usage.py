@@ -26,7 +26,7 @@ def sources():
 def adjust():
     """The ISP meter's reading for this period, or ("period": "previous") for the one before (its rollover)."""
     body = json_body()
-    unknown = sorted(set(body) - {"used_gb", "used_bytes", "note", "period"})
+    unknown = sorted(set(body) - {"used_gb", "used_bytes", "note", "period", "line"})
     if unknown:
         raise BadRequest(f"unknown field(s) in an ISP reading: {', '.join(unknown)}")
     gb, nbytes = body.get("used_gb"), body.get("used_bytes")
@@ -40,19 +40,29 @@ def adjust():
     if period not in ("this", "previous"):
         raise BadRequest('period must be "this" (the default) or "previous"')
     v = views()
+    line = line_named(v, body)
     with v.state_lock:
-        summary = v.summary()
+        summary = v.summary(line)
         if period == "previous":
             if summary["previous_start"] is None:
                 raise BadRequest("this plan has no previous period (a prepaid bucket)")
-            summary = previous_period(v, summary)
-        item = adjustments.add(v.data_dir, summary, int(value), note)
+            summary = previous_period(v, line, summary)
+        item = adjustments.add(v.data_dir, summary, int(value), note, line.name)
     return jsonify(item), 201
 
 
-def previous_period(v, summary):
+def line_named(v, body):
+    """The line a request is about: its "line", or the first line."""
+    name = body.get("line")
+    line = lines.by_name(v.cfg, name) if name is None or isinstance(name, str) else None
+    if line is None:
+        raise BadRequest(f"line: no line is called {name!r} (the lines: "
+                         f"{', '.join(x.name for x in lines.of(v.cfg))})")
+    return line
+
+
+def previous_period(v, line, summary):
     """What an ISP reading for the previous period is set against: its first day and datacap's count of it."""
-    line = lines.of(v.cfg)[0]
     first, start = date.fromisoformat(summary["previous_start"]), summary["start"]
     live = v.cycle.source(v.cfg["update_interval_seconds"])[0]
     days = {**(v.usage.line(line.name).get("days") or {}),
@@ -66,15 +76,16 @@ def topup():
     """Add data to the prepaid bucket: {"gb": 10, "expires": "2026-12-31" (optional, moves the expiry later)}."""
     body = json_body()
     v = views()
-    if lines.of(v.cfg)[0].plan.kind != "prepaid":
-        raise BadRequest('top-ups are for a prepaid plan: set "plan": {"kind": "prepaid", ...} first')
-    unknown = sorted(set(body) - {"gb", "expires"})
+    line = line_named(v, body)
+    if line.plan.kind != "prepaid":
+        raise BadRequest(f'top-ups are for a prepaid plan: set "plan": {{"kind": "prepaid", ...}} for {line.name} first')
+    unknown = sorted(set(body) - {"gb", "expires", "line"})
     if unknown:
         raise BadRequest(f"unknown field(s) in a top-up: {', '.join(unknown)}")
     gb, expires = body.get("gb"), body.get("expires")
     if not configmod.is_number(gb) or not 0.001 <= gb <= 1_000_000:
         raise BadRequest("gb: send the top-up's size in decimal GB, from 0.001 to 1000000")
-    start = date.fromisoformat(v.summary()["start"])
+    start = date.fromisoformat(v.summary(line)["start"])
     if expires is not None:
         try:
             ok = isinstance(expires, str) and date.fromisoformat(expires) > start
@@ -83,7 +94,7 @@ def topup():
         if not ok:
             raise BadRequest('expires: send a date after the bucket started, like "2026-12-31", or leave it out')
     with v.state_lock:
-        item = topups.add(v.data_dir, start, gb, expires)
+        item = topups.add(v.data_dir, start, gb, expires, line.name)
     return jsonify(item), 201
 
 

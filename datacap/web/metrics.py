@@ -55,14 +55,7 @@ class DatacapCollector:
             counted.add_metric([name, "transmit"], t["tx_bytes"])
         yield counted
         yield from _sources(u["sources"])
-        cyc = u["cycle"]
-        yield _gauge("datacap_cycle_used_bytes", "Bytes used this billing cycle (with ISP adjustment)", cyc["used_bytes"])
-        yield _gauge("datacap_cap_bytes", "The data cap", cyc["cap_bytes"])
-        yield _gauge("datacap_cycle_projected_bytes", "Projected use at the end of the cycle", cyc["projected_bytes"])
-        yield _gauge("datacap_cycle_start_timestamp_seconds", "Start of the billing cycle",
-                     cycles.midnight(date.fromisoformat(cyc["start"]), datetime.now().astimezone().tzinfo))
-        yield _gauge("datacap_cycle_end_timestamp_seconds", "When the billing cycle resets",
-                     datetime.fromisoformat(cyc["resets_at"]).timestamp())
+        yield from _cycles(u["lines"], bool(v.cfg.get("lines")))
         procs = v.system()["processes"]
         restarts = CounterMetricFamily("datacap_process_restarts", "Restarts of a child process", labels=["process"])
         up = GaugeMetricFamily("datacap_process_up", "1 when the process is running", labels=["process"])
@@ -73,6 +66,29 @@ class DatacapCollector:
         yield up
         for name, doc, value in api_probes.gauges(v):
             yield _gauge(name, doc, value)
+
+
+CYCLE_GAUGES = (  # name, help, the figure from a line's cycle
+    ("datacap_cycle_used_bytes", "Bytes used this billing cycle (with ISP adjustment)", lambda c: c["used_bytes"]),
+    ("datacap_cap_bytes", "The data cap", lambda c: c["cap_bytes"]),
+    ("datacap_cycle_projected_bytes", "Projected use at the end of the cycle", lambda c: c["projected_bytes"]),
+    ("datacap_cycle_own_bytes", "Bytes of datacap's own tests and probes this cycle (part of the used bytes)",
+     lambda c: c["own_bytes"]),
+    ("datacap_cycle_start_timestamp_seconds", "Start of the billing cycle",
+     lambda c: cycles.midnight(date.fromisoformat(c["start"]), datetime.now().astimezone().tzinfo)),
+    ("datacap_cycle_end_timestamp_seconds", "When the billing cycle resets",
+     lambda c: datetime.fromisoformat(c["resets_at"]).timestamp()),
+)
+
+
+def _cycles(blocks, labelled):
+    """Each line's cycle figures; with `lines` configured every series has a `line` label, without them the one
+    line's series have none (as before lines existed)."""
+    for name, doc, figure in CYCLE_GAUGES:
+        if labelled:
+            yield _gauge(name, doc, [([b["name"]], figure(b["cycle"])) for b in blocks], ["line"])
+        else:
+            yield _gauge(name, doc, figure(blocks[0]["cycle"]))
 
 
 def _interfaces(rows):

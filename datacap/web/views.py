@@ -12,8 +12,9 @@ from flask import current_app
 from datacap import store
 from datacap.measure import history, session_file
 from datacap.supervise.states import UP, State
-from datacap.usage import adjustments, cycles, ledger_file, lines, live_file, topups
+from datacap.usage import adjustments, ledger_file, live_file
 from datacap.usage.current import CycleReader
+from datacap.web import usage_view
 
 
 def views():
@@ -44,9 +45,9 @@ class Views:
     def _processes(self):
         return self.supervisor.snapshot() if self.supervisor else {}
 
-    def summary(self):
-        """This cycle's figures from the collector's live count (the ledger when it is newer)."""
-        return self.cycle.summary(self.cfg, local_now())
+    def summary(self, line=None):
+        """A line's cycle figure (the first line's by default) from the collector's live count."""
+        return usage_view.summary(self, line)
 
     STATS_SHARED_S = 0.1  # the clock's part of an answer (its age, the cycle figures) may be this old
     _stats_shared = (None, 0.0, {})  # (the downloader's document, since when, {(since, process): JSON})
@@ -98,37 +99,15 @@ class Views:
         live, _, stale = self.live.read(self.cfg["update_interval_seconds"])
         totals = ledger_file.totals(self.cycle.source(self.cfg["update_interval_seconds"])[0])
         out = []
-        for src in live.get("sources") or []:
-            if not isinstance(src, dict):
-                continue
-            names = [src.get("name")] if src.get("type") != "local" else (live.get("interfaces") or {}).keys()
+        for src in live["sources"]:
+            names = [src.get("name")] if src.get("type") != "local" else live["interfaces"].keys()
             rows = [totals.get(n) for n in names if totals.get(n)]
             out.append({**src, "stale": stale, "rx_bytes": sum(r["rx_bytes"] for r in rows),
                         "tx_bytes": sum(r["tx_bytes"] for r in rows)})
         return out
 
     def usage_view(self):
-        """/api/usage: the first line's figures at the top, as before lines existed."""
-        line = lines.of(self.cfg)[0]
-        cycle = self.summary()
-        stored = self.usage.line(line.name)
-        live = self.cycle.source(self.cfg["update_interval_seconds"])[0]  # the newer of live file and ledger
-        days = {"days": {**(stored.get("days") or {}), **(ledger_file.line_of(live, line.name).get("days") or {})}}
-        return {
-            "cap_gb": cycle["cap_bytes"] / 1e9, "cap_bytes": cycle["cap_bytes"], "count": line.count,
-            "billing_day": self.cfg["billing_day"], "cycle": cycle,
-            "today": {"date": local_now().date().isoformat(), "used_bytes": cycle["today_bytes"]},
-            "interfaces": ledger_file.totals(live), "counted": live.get("counted", []),
-            "daily": ledger_file.daily(days, line.count, cycles.used_bytes),
-            "hourly": ledger_file.hourly(stored, line.count, cycles.used_bytes),
-            "alerts": stored.get("alerts", []), "counter_events": self.usage.read().get("counter_events", []),
-            "adjustments": adjustments.items(self.adjustments.read()),
-            "topups": topups.items(self.cycle.topups.read()),
-            "plan_warnings": line.plan.warnings(local_now().date(), self.cycle.topups.read()),
-            "updated_at": self.usage.read().get("updated_at"),
-            "ledger_error": self.live.read(self.cfg["update_interval_seconds"])[0].get("last_error"),
-            "sources": self.sources(),
-        }
+        return usage_view.usage(self)
 
     def system(self):
         procs = self._processes()
@@ -152,7 +131,7 @@ class Views:
         live, age, stale = self.live.read(self.cfg["update_interval_seconds"])
         if stale:
             reasons.append("collector data is stale" if age is not None else "collector has written no data yet")
-        elif live.get("last_error"):
+        elif live["last_error"]:
             reasons.append(f"collector: {live['last_error']}")
         save_error = self.downloader.read().get("save_error")
         if save_error:

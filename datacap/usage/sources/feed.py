@@ -151,8 +151,10 @@ class RouterFeed:
         """The line a router counter counts toward now, None when it is only shown."""
         return next((s.line for s in self.sources if s.name == name and s.counts), None)
 
-    def statuses(self, local_label):
-        local = {"type": "local", "target": "this computer", "name": "local", "counted": self.local_counts,
-                 "label": local_label, "status": "ok", "last_success": None, "last_error": None,
-                 "poll_interval_seconds": None}
-        return [local] + [s.status() for s in self.sources]
+    def statuses(self, local_label, local_lines):
+        """Every source for /api/sources: this computer (counting toward `local_lines`), then the routers."""
+        counts = bool(local_lines) and (self.local_counts or not self.auto)
+        local = {"type": "local", "target": "this computer", "name": "local", "counted": counts,
+                 "lines": sorted(local_lines) if counts else [], "label": local_label, "status": "ok",
+                 "last_success": None, "last_error": None, "poll_interval_seconds": None}
+        return [local] + [{**s.status(), "line": s.line if s.counts else None} for s in self.sources]
