@@ -14,7 +14,7 @@ from datetime import datetime
 import psutil
 
 from datacap import process, store
-from datacap.usage import adjustments, figure, interfaces, ledger_file, lines, live_file, topups
+from datacap.usage import adjustments, figure, imports, interfaces, ledger_file, lines, live_file, topups
 from datacap.usage.ledger import Ledger
 from datacap.usage.sources.feed import CACHE_SLACK_S, RouterFeed
 
@@ -54,6 +54,7 @@ class Collector:
         self.ledger = Ledger(ledger_file.load(self.usage_path, now(), self.copy_path))
         self.adjustments = store.CachedReader(data_dir / adjustments.NAME)
         self.topups = store.CachedReader(data_dir / topups.NAME)
+        self.imports = store.CachedReader(data_dir / imports.NAME)
         self._apply_lines(cfg)
         self.last = {}  # name -> (rx, tx) at its last sighting
         self.seen = {}  # name -> clock() at its last sighting
@@ -185,6 +186,10 @@ class Collector:
             self.ledger.data["promoted"] = self.routers.promotion()
         self._rates(counters, elapsed)
         self._track(counters, t)
+        for item in imports.items(self.imports.read()):  # days brought in from vnStat
+            if self.ledger.merge_import(item):
+                log.info("imported %d days of %s %s into line %s", len(item["days"]), item["source"],
+                         item["interface"], item["line"])
         summaries = {line.name: self.summary(when, line) for line in self.lines}
         new_alerts = [a for line in self.lines
                       for a in self.ledger.alerts_due(line.name, summaries[line.name], line.alert_thresholds_percent, when)]

@@ -7,7 +7,7 @@ that went down). Every counter's bytes go to its totals; those of a counter that
 line also go to that line's days and hours, or to its free days inside the plan's free windows.
 """
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from datacap.usage import counters as countersmod
 from datacap.usage import ledger_file
@@ -140,6 +140,32 @@ class Ledger:
         if not seen_wide <= wide:
             self.data["wide"] = sorted(wide | seen_wide)
         return credited
+
+    def merge_import(self, item):
+        """An import (usage/imports.py) into its line, once: days before the first day datacap counted the line
+        whole, that day less what datacap counted of it, later days not at all."""
+        done = self.data.setdefault("imported", [])
+        line = self.data["lines"].get(item.get("line"))
+        if item["id"] in done or line is None:
+            return False
+        since = line.setdefault("counted_since", line.get("monitoring_since"))  # ours, whatever imports say
+        first_day = datetime.fromisoformat(since).date().isoformat() if since else None
+        counter = f"{item['source']}:{item['interface']}"
+        for day, (rx, tx) in sorted(item["days"].items()):
+            if first_day is not None and day > first_day:
+                continue
+            entry = line["days"].setdefault(day, {})
+            entry.pop(counter, None)  # a day imported again replaces the earlier import
+            if day == first_day:
+                mine = [sum(v[k] for v in entry.values()) for k in (0, 1)]
+                rx, tx = max(0, rx - mine[0]), max(0, tx - mine[1])
+            if rx or tx:
+                entry[counter] = [rx, tx]
+        if item.get("created") and (line.get("monitoring_since") or "9") > item["created"]:
+            line["monitoring_since"] = datetime.fromisoformat(item["created"]).astimezone().isoformat(timespec="seconds")
+        done.append(item["id"])
+        self.urgent = True
+        return True
 
     def checkpoint(self, counters, readings, boottime_s, when):
         """The raw counters the totals so far correspond to; readings: {counter: {"t", "uptime"}} of routers."""

@@ -1,10 +1,10 @@
 """The cap: usage this cycle, and the ISP meter's readings a user enters to correct it."""
 from datetime import date
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from datacap import config as configmod
-from datacap.usage import adjustments, cycles, ledger_file, lines, topups
+from datacap.usage import adjustments, cycles, imports, ledger_file, lines, topups
 from datacap.web.errors import BadRequest, json_body
 from datacap.web.views import views
 
@@ -96,6 +96,21 @@ def topup():
     with v.state_lock:
         item = topups.add(v.data_dir, start, gb, expires, line.name)
     return jsonify(item), 201
+
+
+@bp.post("/api/usage/import")
+def import_days():
+    """Past daily totals of a line from vnStat: the body is `vnstat -i IFACE --json d`'s output;
+    ?line=NAME (default the first line), ?interface=NAME when the JSON holds several."""
+    v = views()
+    line = line_named(v, {"line": request.args.get("line")} if request.args.get("line") is not None else {})
+    try:
+        iface, created, days = imports.from_vnstat(json_body(required=True), request.args.get("interface"))
+    except ValueError as exc:
+        raise BadRequest(f"{exc}; nothing was imported") from None
+    with v.state_lock:
+        item = imports.add(v.data_dir, line.name, iface, created, days)
+    return jsonify({**item, "days": len(days), "from": min(days), "to": max(days)}), 201
 
 
 @bp.delete("/api/usage/topup/<item_id>")
