@@ -36,7 +36,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from harness import Server, exit_cleanly_on_sigterm, wait_for  # noqa: E402
-from throughput import Nginx  # noqa: E402
+from nginx import Nginx  # noqa: E402
 import netns  # noqa: E402
 
 WARMUP_S = 4.0

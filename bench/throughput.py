@@ -15,8 +15,6 @@ Needs root for the cgroup (the quota series is skipped without it) and `apt-get 
 import argparse
 import json
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,77 +23,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from nginx import Nginx  # noqa: E402
 CGROUP = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000
-
-NGINX_CONF = """daemon off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
-    uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
-    server {{ listen {host}:{port}; root {tmp}; }}
-}}
-"""
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Nginx:
-    """nginx serving `nbytes` of sparse file as /file.bin on host:port; `prefix` runs it elsewhere (ip netns exec)."""
-
-    def __init__(self, nbytes, host="127.0.0.1", port=None, prefix=()):
-        self.nbytes, self.host, self.port, self.prefix = nbytes, host, port or free_port(), list(prefix)
-        self.tmp = None
-        self.proc = None
-
-    @property
-    def url(self):
-        return f"http://{self.host}:{self.port}/file.bin"
-
-    def start(self):
-        binary = shutil.which("nginx") or "/usr/sbin/nginx"
-        if not os.path.exists(binary):
-            sys.exit("nginx is not installed (apt-get install nginx)")
-        self.tmp = tempfile.mkdtemp(prefix="datacap-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-        os.chmod(self.tmp, 0o755)  # nginx's worker runs as an unprivileged user
-        with open(os.path.join(self.tmp, "file.bin"), "wb") as f:
-            f.truncate(self.nbytes)
-        conf = os.path.join(self.tmp, "nginx.conf")
-        Path(conf).write_text(NGINX_CONF.format(tmp=self.tmp, host=self.host, port=self.port))
-        self.proc = subprocess.Popen(self.prefix + [binary, "-c", conf, "-p", self.tmp], stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-        self.stop()
-        sys.exit(f"nginx did not start on {self.host}:{self.port}")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.tmp:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
 
 class CpuQuota:
     """A cgroup of our own with a CPU quota; `enter` (a preexec_fn) moves the new child into it."""
