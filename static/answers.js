@@ -18,14 +18,28 @@ function renderTestAnswer() {
   link.hidden = !newestTest;
   if (newestTest) link.href = `/report/${encodeURIComponent(newestTest.id)}`;
 }
-function renderCapAnswer(u) {
-  const c = u.cycle;
-  const outlook = c.cap_reached ? `Cap reached; it resets ${fmtDate(c.resets_at)}.`
+function capOutlook(c) {
+  const outlook = c.expired ? `The prepaid bucket has expired; ${fmtGB(c.after_expiry_bytes)} used since.`
+    : c.cap_reached ? `Cap reached; it resets ${fmtDate(c.resets_at)}.`
     : c.cap_date ? `At this pace you run out ${fmtDate(c.cap_date)}, before it resets ${fmtDate(c.resets_at)}.`
     : `At this pace you end the cycle at ${c.projected_percent}% — within the cap.`;
-  $("answer-cap").textContent = `${c.percent.toFixed(1)}% used (${fmtGB(c.used_bytes)} of ${fmtGB(c.cap_bytes)}). ${outlook} Monitoring since ${fmtDate(c.monitoring_since)}.`;
-  $("answer-cap").classList.toggle("bad", c.cap_reached || !!c.cap_date);
+  return `${c.percent.toFixed(1)}% used (${fmtGB(c.used_bytes)} of ${fmtGB(c.cap_bytes)}). ${outlook}` + asOf(c);
+}
+function renderCapAnswer(all) {  // one answer per line
+  const p = $("answer-cap"), lines = all.lines || [];
+  if (lines.length > 1) {
+    const ul = document.createElement("ul"); ul.className = "answer-lines";
+    ul.replaceChildren(...lines.map((b) => {
+      const li = document.createElement("li"); li.textContent = `${b.name}: ${capOutlook(b.cycle)}`;
+      li.classList.toggle("bad", b.cycle.cap_reached || !!b.cycle.cap_date); return li;
+    }));
+    p.replaceChildren(ul);
+  } else {
+    const c = all.cycle;
+    p.textContent = `${capOutlook(c)} Monitoring since ${fmtDate(c.monitoring_since)}.`;
+  }
+  p.classList.toggle("bad", lines.length <= 1 && (all.cycle.cap_reached || !!all.cycle.cap_date));
 }
 document.addEventListener("stats", (e) => { liveStats = e.detail; renderTestAnswer(); });
 document.addEventListener("history", (e) => { newestTest = e.detail.tests[0] || null; renderTestAnswer(); });
-document.addEventListener("usage", (e) => renderCapAnswer(e.detail));
+document.addEventListener("lines", (e) => renderCapAnswer(e.detail));

@@ -56,7 +56,8 @@ async function act(action) {
   busy = true; renderButtons();
   $("feedback").textContent = { start: "Starting…", pause: "Pausing…", resume: "Resuming…", stop: "Stopping…", reset: "Resetting…" }[action];
   try {
-    const r = await api("/api/" + action, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+    const body = action === "start" ? startBody() : {};  // usage.js: the line picked for the test
+    const r = await api("/api/" + action, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     setStatus(r.status);
     $("feedback").textContent = r.message || "";  // Reset says the test stays in History
   } catch (e) {

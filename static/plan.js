@@ -6,7 +6,9 @@
   const gb = (b) => (b / 1e9).toFixed(b >= 1e11 ? 1 : 2) + " GB";
   const when = (iso) => new Date(iso).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
   const day = (iso) => new Date(iso + "T12:00").toLocaleDateString([], { month: "short", day: "numeric" });
+  let line = null;  // the line the top-up form adds to (usage.js's chosen one)
   function render(u) {
+    line = u.line || null;
     const c = u.cycle, plan = c.plan || {}, w = plan.next_free_window;
     const parts = [plan.words || ""];
     if (c.free_bytes || w) parts.push(`${gb(c.used_bytes)} counted, ${gb(c.free_bytes || 0)} free this period`);
@@ -34,7 +36,7 @@
   document.addEventListener("usage", (e) => render(e.detail));
   el("topup").addEventListener("submit", async (e) => {
     e.preventDefault();
-    const f = e.target, body = { gb: Number(f.gb.value) };
+    const f = e.target, body = { gb: Number(f.gb.value), ...(line ? { line } : {}) };
     if (f.expires.value) body.expires = f.expires.value;
     try { await send("/api/usage/topup", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }); f.reset(); }
     catch (err) { alert(err.message); }

@@ -2,7 +2,7 @@
 // The forms: the ISP meter reading and the settings (PUT /api/config), each error shown at its field.
 $("adjust").addEventListener("submit", async (e) => {
   e.preventDefault();
-  try { await api("/api/usage/adjust", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ used_gb: Number(e.target.used_gb.value) }) }); e.target.reset(); refreshUsage(); }
+  try { await api("/api/usage/adjust", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ used_gb: Number(e.target.used_gb.value), ...(chosenLine ? { line: chosenLine } : {}) }) }); e.target.reset(); refreshUsage(); }
   catch (err) { alert(err.message); }
 });
 const CFG_LIST = { alert_thresholds_percent: (v) => v.split(/[ ,]+/).filter(Boolean).map(Number) };

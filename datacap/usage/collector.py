@@ -286,7 +286,8 @@ class Collector:
         for n, (rx, tx) in sorted(self.last.items()):
             rx_bps, tx_bps = self.rates.get(n, (None, None))
             ifaces[n] = {"rx_bytes": rx, "tx_bytes": tx, "rx_bps": rx_bps, "tx_bps": tx_bps,
-                         "counted": n in self.counted, "present": self.seen.get(n) == self._prev_t}
+                         "counted": n in self.counted, "line": self.line_of(n),
+                         "present": self.seen.get(n) == self._prev_t}
         as_of = self.count_as_of(when)
         live = {"status": status, "pid": os.getpid(), "updated_at": when.isoformat(timespec="milliseconds"),
                 "interval_seconds": self.cfg["update_interval_seconds"], "counted": self.counting(),

@@ -21,18 +21,23 @@ def summary(v, line=None):
     return v.cycle.summary(v.cfg, local_now(), found, own_use.records(v, found.name, first))
 
 
-def sources_of(v, line, sources):
-    """The counter sources of a line: its router, or this computer's interfaces."""
-    return [s for s in sources if s.get("line") == line.name or (s["type"] == "local" and line.name in s.get("lines", []))]
+def sources_of(v, line, sources, live):
+    """The counter sources of a line: its router, or this computer's interfaces (those counting toward it)."""
+    out = [s for s in sources if s.get("line") == line.name]
+    mine = sorted(n for n, i in live["interfaces"].items() if isinstance(i, dict) and i.get("line") == line.name)
+    local = next((s for s in sources if s["type"] == "local" and line.name in s.get("lines", [])), None)
+    if local:
+        out.insert(0, {**local, "label": f"This computer ({', '.join(mine) or 'no interface yet'})"})
+    return out
 
 
-def line_block(v, line, sources, live):
+def line_block(v, line, sources, live, now_live):
     """One line's part of /api/usage."""
     first = lines.of(v.cfg)[0].name
     cycle = summary(v, line)
     stored = v.usage.line(line.name)
     days = {"days": {**(stored.get("days") or {}), **(ledger_file.line_of(live, line.name).get("days") or {})}}
-    mine = sources_of(v, line, sources)
+    mine = sources_of(v, line, sources, now_live)
     return {
         "name": line.name, "cap_bytes": cycle["cap_bytes"], "cycle": cycle, "own_bytes": cycle["own_bytes"],
         "stop_at_cap": line.stop_at_cap, "source": mine[0]["label"] if mine else None,
@@ -49,8 +54,9 @@ def line_block(v, line, sources, live):
 
 def usage(v):
     live = v.cycle.source(v.cfg["update_interval_seconds"])[0]  # the newer of live file and ledger
+    now_live = v.live.read(v.cfg["update_interval_seconds"])[0]  # the collector's view of the interfaces
     sources = v.sources()
-    blocks = [line_block(v, x, sources, live) for x in lines.of(v.cfg)]
+    blocks = [line_block(v, x, sources, live, now_live) for x in lines.of(v.cfg)]
     top = blocks[0]
     return {
         **{k: top[k] for k in ("cap_bytes", "cycle", "today", "daily", "hourly", "alerts", "adjustments", "topups",
