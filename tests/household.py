@@ -173,12 +173,4 @@ def _build(h, o, wan_rate):
 
 def _remove(tag):
     """Delete the host's veth and the three namespaces, killing what still runs in them."""
-    sh = netns.sh
-    sh("ip", "link", "del", f"dhl{tag}", check=False)
-    for ns in (f"dcr{tag}", f"dci{tag}", f"dclan{tag}"):
-        for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        sh("ip", "netns", "del", ns, check=False)
+    netns.remove((f"dcr{tag}", f"dci{tag}", f"dclan{tag}"), [f"dhl{tag}"])

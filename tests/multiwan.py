@@ -12,7 +12,6 @@ Addresses from 10.238.0.0/16, inside namespaces this test made. Needs root.
 import contextlib
 import itertools
 import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -139,12 +138,4 @@ def _build(m, rate):
 
 
 def _remove(tag):
-    sh = netns.sh
-    sh("ip", "link", "del", f"dmh{tag}", check=False)
-    for ns in (f"dmr{tag}", f"dmi1{tag}", f"dmi2{tag}", f"dmc1{tag}", f"dmc2{tag}"):
-        for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        sh("ip", "netns", "del", ns, check=False)
+    netns.remove((f"dmr{tag}", f"dmi1{tag}", f"dmi2{tag}", f"dmc1{tag}", f"dmc2{tag}"), [f"dmh{tag}"])

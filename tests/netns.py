@@ -69,6 +69,19 @@ def veth_link(rate=None, prefix="10.231", burst="64kb", latency="50ms"):
         sh("ip", "netns", "del", ns, check=False)
 
 
+def remove(namespaces, links=()):
+    """Delete host-side links and namespaces, killing what still runs in them (cleanup, also after a failure)."""
+    for name in links:
+        sh("ip", "link", "del", name, check=False)
+    for ns in namespaces:
+        for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+            try:
+                os.kill(int(pid), 9)
+            except (ProcessLookupError, ValueError):
+                pass
+        sh("ip", "netns", "del", ns, check=False)
+
+
 def ns_if(link):
     """The namespace's end of a Link's veth pair."""
     return link.host_if.replace("dch", "dcn", 1)

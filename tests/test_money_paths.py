@@ -154,12 +154,18 @@ def test_auto_remembers_the_gateway_it_counts_across_a_collector_restart(tmp_pat
     assert b.summary(m.wall)["used_bytes"] - before == 5_100_000_000  # was 0.061 GB
 
 
-def test_a_collector_killed_between_flushes_continues_from_its_live_copy_with_nothing_twice(tmp_path):
+def with_live_copy(tmp_path):
+    """A machine and a started collector whose live copy goes to a tmpfs-like folder of its own."""
     m = Machine()
     live = tmp_path / "run"
     live.mkdir()
     a = m.collector(tmp_path, live_dir=live)
     a.start()
+    return m, a, live
+
+
+def test_a_collector_killed_between_flushes_continues_from_its_live_copy_with_nothing_twice(tmp_path):
+    m, a, live = with_live_copy(tmp_path)
     for _ in range(30):  # not flushed: FLUSH_S is 60 s
         m.advance(1, rx=5_000_000)
         a.tick()
@@ -171,11 +177,7 @@ def test_a_collector_killed_between_flushes_continues_from_its_live_copy_with_no
 
 
 def test_a_live_copy_that_does_not_descend_from_the_flush_on_disk_is_ignored(tmp_path):
-    m = Machine()
-    live = tmp_path / "run"
-    live.mkdir()
-    a = m.collector(tmp_path, live_dir=live)
-    a.start()
+    m, a, live = with_live_copy(tmp_path)
     m.advance(1, rx=1_000)
     a.tick()
     a.flush(m.t, m.wall)
