@@ -61,9 +61,9 @@ def line(c):
     return c.ledger.data["lines"]["Internet"]
 
 
-def cycle_summary(source, adjustments, cfg, now, topups=None):
+def cycle_summary(source, adjustments, cfg, now, topups=None, own=()):
     """The cycle figure of a one-line config over that line's tables."""
-    return figure.summarize(source, plan.build(cfg), cfg["count"], now, adjustments, topups)
+    return figure.summarize(source, plan.build(cfg), cfg["count"], now, adjustments, topups, own)
 
 
 def reasons(c):

@@ -157,3 +157,17 @@ def test_foreign_or_damaged_vnstat_input_is_refused_with_the_reason_and_nothing_
     r = client.post("/api/usage/import", json=doc)
     assert r.status_code == 400 and says in r.get_json()["error"] and "nothing was imported" in r.get_json()["error"]
     assert not (tmp_path / "imports.json").exists()
+
+
+def test_a_test_in_the_first_minutes_of_an_install_does_not_make_the_months_projection(tmp_path):
+    from test_collector import cycle_summary
+    cfg = config.validate({"data_cap_gb": 5})
+    installed = datetime(2026, 12, 6, 10, 0, tzinfo=TZ)
+    now = datetime(2026, 12, 6, 10, 20, tzinfo=TZ)
+    doc = {"days": {"2026-12-06": {"eth0": [int(0.551 * GB), 0]}}, "monitoring_since": installed.isoformat()}
+    test = [(datetime(2026, 12, 6, 10, 5, tzinfo=TZ).timestamp(), int(0.55 * GB))]  # a one-minute test
+    before = cycle_summary(doc, None, cfg, now)
+    after = cycle_summary(doc, None, cfg, now, own=test)
+    assert before["projected_bytes"] > 1000 * GB  # 0.55 GB in 20 min, as if every 20 min of the month
+    assert after["projected_bytes"] < 3 * GB and after["own_bytes"] == int(0.55 * GB)  # the household's 1 MB pace
+    assert after["used_bytes"] == before["used_bytes"]  # counted in full, never subtracted from the cap figure
