@@ -58,9 +58,6 @@ class OutageTracker:
         event["duration_s"] = round(b.wall_start - self._t0, 1)
         return event, []
 
-    def duration_s(self, now_wall):
-        return now_wall - self._t0 if self.event else 0.0
-
 
 class CongestionTracker:
     """Speed that swings widely and keeps coming back near the baseline."""

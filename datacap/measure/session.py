@@ -80,7 +80,7 @@ class Downloader:
             self.pool.pause()
             self._set_state(State.PAUSED)  # RUNNING -> PAUSED
         elif signum == signal.SIGUSR2 and self.state is State.PAUSED:
-            self.meter.restart_warmup(self.active_s)
+            self.meter.restart_warmup()
             self._last_clock = self.clock()
             self.per_stream.restart()
             self.pool.resume()
