@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+from datacap.measure import baseline
 from test_throttle import MBIT, WALL0, noisy, run
 
 
@@ -145,6 +146,15 @@ def test_congestion_that_stops_is_closed_at_its_first_calm_second():
     meter, det = run(lambda t: swinging(t) if t < 150 else 80 * MBIT, 330)
     (event,) = kinds(det, "congestion")
     assert event["end"] is not None and 150 <= seconds_of(event["end"]) <= 280, event
+
+
+def test_a_drop_that_never_becomes_a_plateau_does_not_freeze_the_baseline_for_the_whole_test():
+    def rate(t):  # after a minute at 80: 3 s at 80, 4 s at 20, over and over: below the open level, never flat
+        return (80 if t < 60 or int(t) % 7 < 3 else 20) * MBIT
+    meter, det = run(rate, 3600)
+    assert det.events == []
+    assert len(det.baseline._pending) <= baseline.HOLD_MAX_S + 1  # before: 3,546 seconds held back after an hour
+    assert det.baseline_bps < 60 * MBIT  # it follows the link (a mean of 46) instead of staying at 80
 
 
 def test_speed_boost_is_an_initial_burst_with_the_sustained_rate_as_baseline():
