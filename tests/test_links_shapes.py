@@ -53,6 +53,24 @@ def test_recovery_closes_only_when_clearly_back_and_a_second_throttle_starts_aft
     assert_never_overlap(det.events)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_throttle_in_two_steps_is_two_events_each_with_its_onset_and_rates(seed):
+    base = noisy(1, 0.03, seed=seed)
+
+    def mbit(t):
+        return 80 if t < 40.4 else 20 if t < 85.6 else 4
+    meter, det = run(lambda t: base(t) * mbit(t), 140)
+    first, second = det.events  # before: one event, "throttled 10.8 Mbit/s", the second onset nowhere
+    for ev, at_t, before, after in ((first, 40.4, 80, 20), (second, 85.6, 20, 4)):
+        mark = sum(base(s / 100) * mbit(s / 100) / 100 for s in range(int(at_t * 100)))
+        assert abs(ev["at_bytes"] - mark) / mark < 0.02, (ev, mark)
+        assert ev["baseline_mbps"] == pytest.approx(before, rel=0.10) and ev["throttled_mbps"] == pytest.approx(after, rel=0.10)
+        assert seconds_of(ev["detected_at"]) - at_t <= 15
+    assert first["end"] == second["start"] and first["end_at_bytes"] == second["at_bytes"] and second["step"] == 2
+    assert second["end"] is None and det.open_event is second
+    assert_never_overlap(det.events)
+
+
 def test_128_kbit_policer_with_silent_seconds_is_found_within_30_s():
     rng = random.Random(4)
     drop_t = 45.0
@@ -139,6 +157,33 @@ def test_a_lossy_link_at_the_edge_of_congested_is_one_event_not_one_a_minute():
         meter, det = run(lossy(seed), 300)
         assert det.events == [] and 1 <= len(kinds(det, "congestion")) <= 2, (seed, det.all_events)
         assert_never_overlap(kinds(det, "congestion"))
+
+
+def satellite_drop(seed, drop_t, swing, low_mbps=1.0):
+    """A lossy 10 Mbit/s satellite link (log-normal seconds) that drops to `low_mbps` at drop_t."""
+    high, rng, low = lossy(seed, 10, swing), random.Random(seed + 1000), {}
+
+    def rate(t):
+        if t < drop_t:
+            return high(t)
+        if int(t) not in low:
+            low[int(t)] = rng.lognormvariate(0, 0.3)
+        return low_mbps * MBIT * low[int(t)]
+    return rate
+
+
+@pytest.mark.parametrize("swing", [0.35, 0.5])
+def test_a_drop_to_a_tenth_on_a_swinging_satellite_link_is_found_in_the_clean_link_time(swing):
+    drop_t = 60.3
+    for seed in range(10):  # before: 30 s in about half the runs (the link is never "steady" or is congested)
+        rate = satellite_drop(seed, drop_t, swing)
+        meter, det = run(rate, 110)
+        (ev,) = det.events
+        mark = sum(rate(s / 100) / 100 for s in range(int(drop_t * 100)))
+        low = statistics.fmean(rate(s + 0.5) for s in range(61, 110)) / MBIT
+        assert seconds_of(ev["detected_at"]) - drop_t <= 15, (seed, ev)
+        assert abs(ev["at_bytes"] - mark) / mark < 0.02, (seed, ev, mark)
+        assert ev["throttled_mbps"] == pytest.approx(low, rel=0.10), (seed, ev)
 
 
 def test_congestion_that_stops_is_closed_at_its_first_calm_second():

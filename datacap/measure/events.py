@@ -75,8 +75,7 @@ class CongestionTracker:
         self.bins.append(b)
         if len(self.bins) < MIN_SECONDS:
             return None
-        rates = [x.bytes for x in self.bins]
-        smooth = [statistics.fmean(rates[i:i + SMOOTH_S]) for i in range(len(rates) - SMOOTH_S + 1)]
+        smooth = smoothed([x.bytes for x in self.bins])
         deciles, quartiles = statistics.quantiles(smooth, n=10), statistics.quantiles(smooth, n=4)
         spread = (deciles[-1] - deciles[0]) / baseline
         self.congested = ((quartiles[-1] - quartiles[0]) / baseline >= MIN_IQR
@@ -99,10 +98,23 @@ class CongestionTracker:
                 self.event, self._last_end, self._calm_since = None, self._calm_since, None
         return opened
 
+    def band_low(self, before_wall):
+        """The low edge of the band the link swung in before `before_wall`: the 10th percentile of its
+        3-s averages (bytes/s), or None with fewer than MIN_SECONDS seconds to judge."""
+        rates = [x.bytes for x in self.bins if x.wall_start < before_wall]
+        if len(rates) < MIN_SECONDS:
+            return None
+        return statistics.quantiles(smoothed(rates), n=10)[0]
+
     def restart_after(self, wall):
         """Forget the seconds before `wall` (a throttle or outage interrupted the picture)."""
         while self.bins and self.bins[0].wall_start < wall:
             self.bins.popleft()
+
+
+def smoothed(rates):
+    """The SMOOTH_S-second averages of a run of 1-s rates."""
+    return [statistics.fmean(rates[i:i + SMOOTH_S]) for i in range(len(rates) - SMOOTH_S + 1)]
 
 
 def swings(smooth, baseline):

@@ -99,7 +99,7 @@ class LinkMonitor:
                 for x in self.throttle.recovered_bins():
                     self.baseline.add(x)
             return
-        cand = self.throttle.feed(b, base, self.congestion.congested, self.iso)
+        cand = self.throttle.feed(b, base, self.congestion.congested, self.iso, self.congestion.band_low)
         if cand is not None and self._is_burst(cand):
             self._add(ev.burst_event(self._start, cand, self.iso))
             self.baseline.reset_to(cand.plateau)

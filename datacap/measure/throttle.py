@@ -7,13 +7,19 @@
   sat near the baseline (a step down from normal, not one more swing of a congested link).
   A drop that only just crosses the open level must also be one level (a shaper's plateau: its
   two halves agree within FLAT_TOL) to count after PLATEAU_S; one that wanders, as a congested
-  link's swings do, must last SHALLOW_PLATEAU_S. Otherwise the plateau must last LONG_PLATEAU_S. The monitor decides whether a candidate is a
-  throttle or an initial burst;
+  link's swings do, must last SHALLOW_PLATEAU_S. Otherwise the plateau must last LONG_PLATEAU_S,
+  unless congestion cannot explain it: a plateau at DEEPEST of the baseline or below, or below
+  BAND_SHARE of the low edge of the band the link has swung in (measure/events.py), counts after
+  PLATEAU_S however the link behaved before (a lossy satellite link swings all the time, and a
+  drop to a tenth is no swing). The monitor decides whether a candidate is a throttle or an
+  initial burst;
 - an open event closes only when the median of the last WINDOW seconds is back at or above the
   close level, halfway between the open level and the baseline. One throttle, one event: events
   never overlap and the next change-point search starts after the previous end;
 - `start`/`at_bytes` and `end`/`end_at_bytes` are the change points, to a fraction of a second;
-  `throttled_mbps` is the mean rate of the whole seconds since the onset.
+  `throttled_mbps` is the mean rate of the whole seconds from TAIL_S after the onset (a change
+  point on a lossy link is good to a second, and one second of the old rate in the mean of a drop
+  to a tenth was +17 %).
 """
 import statistics
 from collections import deque
@@ -26,13 +32,17 @@ PLATEAU_S = 12  # a deep drop must last this long: longer than one swing of a co
 SHALLOW_PLATEAU_S = 25  # a drop that only just crosses the open level: longer than a few swings
 LONG_PLATEAU_S = 30  # any drop, when the link was swinging before it
 DEEP = 0.7  # a plateau below this share of the open level is a deep drop
+DEEPEST = 0.10  # a plateau at this share of the baseline or below: no congestion swing goes so deep
+BAND_SHARE = 0.5  # ... nor below half the low edge of the band the link has swung in
 BEFORE_S = 20  # seconds before the change point that must have sat near the baseline
 NEAR, NEAR_SHARE = 0.75, 0.80  # this share of them at this share of the baseline or above
 HISTORY = 60  # seconds kept for the change-point search
 EDGE = 0.05  # a drop to within 5 % of the open level counts: what the instrument can tell apart
 FLAT_SHARE = 0.25
 FLAT_TOL = 0.04  # the two halves of a shaper's plateau: the same level within 4 %
+TIER_TOL = 0.10  # the two halves of a throttle's first tier, before a further step down
 EVENTS_KEPT = 100
+TAIL_S = 1.0  # the second after the onset may still carry the old rate (bytes in flight, the estimate's error)
 
 
 def two_level_split(rates, high, low):
@@ -118,36 +128,57 @@ class ThrottleDetector:
         """A measured bin from before there is a baseline: history for the change-point search."""
         self._history.append(b)
 
-    def feed(self, b, baseline, congested, iso):
-        """Consider one measured bin; return a Candidate when a low plateau of PLATEAU_S has formed."""
+    def feed(self, b, baseline, congested, iso, band_low=None):
+        """Consider one measured bin; return a Candidate when a low plateau of PLATEAU_S has formed.
+
+        band_low(wall): the low edge of the band the link swung in before `wall` (bytes/s), or None."""
         self._history.append(b)
         if self.open_event is not None:
             self._continue(b, iso)
             return None
-        return self._candidate(baseline, congested)
+        return self._candidate(baseline, congested, band_low)
 
-    def _candidate(self, baseline, congested):
-        open_level, close_level = self.levels(baseline)
+    def _candidate(self, baseline, congested, band_low=None):
         bins = list(self._history)
         recent = bins[-WINDOW:]
-        self.dropping = len(recent) >= WINDOW and statistics.median(x.bytes for x in recent) < open_level
-        if not self.dropping:
+        self.dropping = len(recent) >= WINDOW and statistics.median(x.bytes for x in recent) < self.levels(baseline)[0]
+        found = self.dropping and self._low_plateau(bins, baseline)
+        if not found:
+            return None
+        k, onset, at_bytes, low = found
+        band = band_low(onset) if band_low else None
+        return self._make(bins, found, baseline, lambda plateau, level: self._plateau_needed(
+            bins[:k], plateau, baseline, level, congested, band))
+
+    def _low_plateau(self, bins, high):
+        """(k, onset, at_bytes, low) of a low, flat plateau after a step down from `high`, else None."""
+        open_level, close_level = self.levels(high)
+        recent = bins[-WINDOW:]
+        if len(recent) < WINDOW or statistics.median(x.bytes for x in recent) >= open_level:
             return None
         low = statistics.median(x.bytes for x in recent if x.bytes < open_level)
-        k, onset, at_bytes = change_point(bins, baseline, low)
+        k, onset, at_bytes = change_point(bins, high, low)
         plateau = bins[k:]
-        level = statistics.median(x.bytes for x in plateau)
-        if level >= open_level or len(plateau) < PLATEAU_S:
+        if statistics.median(x.bytes for x in plateau) >= open_level or len(plateau) < PLATEAU_S:
             return None
         if (sum(x.bytes >= close_level for x in plateau) > FLAT_SHARE * len(plateau)
                 or statistics.median(x.bytes for x in plateau[-3:]) >= open_level):
             return None  # it keeps coming back, or is coming back now: a swing, not a plateau
-        whole = [x.bytes for x in plateau if x.wall_start >= onset] or [low]
-        return Candidate(onset, at_bytes, bins[k].index, plateau, statistics.fmean(whole), baseline,
-                         self._plateau_needed(bins[:k], plateau, baseline, level, congested))
+        return k, onset, at_bytes, low
 
-    def _plateau_needed(self, before, plateau, baseline, level, congested):
-        """Seconds a low plateau must last: short for a deep or one-level step down from a steady link."""
+    def _make(self, bins, found, high, needed):
+        """The Candidate of a plateau found by _low_plateau; needed(plateau, level) -> seconds it must last."""
+        k, onset, at_bytes, low = found
+        plateau = bins[k:]
+        whole = [x.bytes for x in plateau if x.wall_start >= onset + TAIL_S] or [low]
+        return Candidate(onset, at_bytes, bins[k].index, plateau, statistics.fmean(whole), high,
+                         needed(plateau, statistics.median(x.bytes for x in plateau)))
+
+    def _plateau_needed(self, before, plateau, baseline, level, congested, band=None):
+        """Seconds a low plateau must last: short for a deep or one-level step down from a steady link,
+        and for a drop no congestion explains."""
+        if level <= DEEPEST * baseline * (1 + EDGE) or (band is not None and level < BAND_SHARE * band):
+            return PLATEAU_S
         before = [x.bytes for x in before[-BEFORE_S:]]
         steady = (not congested and len(before) >= 3
                   and sum(r >= NEAR * baseline for r in before) >= NEAR_SHARE * len(before))
@@ -159,7 +190,7 @@ class ThrottleDetector:
 
     def open(self, cand, detected_wall, iso):
         """Record the candidate as a throttle event."""
-        whole = [x.bytes for x in cand.plateau if x.wall_start >= cand.onset]
+        whole = [x.bytes for x in cand.plateau if x.wall_start >= cand.onset + TAIL_S]
         self._sum, self._onset, self._baseline = (sum(whole), len(whole)), cand.onset, cand.baseline_bps
         baseline = cand.baseline_bps
         self.events.append({
@@ -174,13 +205,16 @@ class ThrottleDetector:
 
     def _continue(self, b, iso):
         event, baseline = self.open_event, self._baseline
-        if b.wall_start >= self._onset:
+        if b.wall_start >= self._onset + TAIL_S:
             total, n = self._sum
             self._sum = (total + b.bytes, n + 1)
             event["throttled_mbps"] = round(mbps(self._sum[0] / self._sum[1]), 3)
         _, close_level = self.levels(baseline)
         recent = list(self._history)[-WINDOW:]
         if len(recent) < WINDOW or statistics.median(x.bytes for x in recent) < close_level:
+            step = self._next_step()
+            if step is not None:
+                self._split(step, b.wall_start + 1, iso)
             return
         high = statistics.median(x.bytes for x in recent if x.bytes >= close_level)
         bins = list(self._history)[-2 * WINDOW:]
@@ -188,6 +222,37 @@ class ThrottleDetector:
         event["end"], event["end_at_bytes"] = iso(end), end_bytes
         self._history.clear()
         self._history.extend(x for x in bins[k:] if x.wall_start >= end - 1)
+
+    def _next_step(self):
+        """A ripe plateau below the open event's own level (a second throttle tier), else None."""
+        bins = list(self._history)
+        mine = [x.bytes for x in bins[:-WINDOW] if x.wall_start >= self._onset + TAIL_S]
+        if len(mine) < 3:
+            return None
+        found = self._low_plateau(bins, statistics.median(mine))
+        if not found:
+            return None
+        k = found[0]
+        before = [x.bytes for x in bins[:k] if x.wall_start >= self._onset + TAIL_S][-BEFORE_S:]
+        level = statistics.median(before or mine)
+        half = len(before) // 2
+        if half < 3 or abs(statistics.median(before[:half]) - statistics.median(before[half:])) > TIER_TOL * level:
+            return None  # the first tier is no level of its own (a slow decline): one throttle
+        cand = self._make(bins, found, level, lambda plateau, low: self._plateau_needed(
+            bins[:k], plateau, level, low, False))
+        return cand if cand.ripe else None
+
+    def _split(self, cand, detected_wall, iso):
+        """The open event ends where the next step begins; the step is an event of its own, from the
+        open event's level (`baseline_mbps`) to its own, numbered by `step`."""
+        event = self.open_event
+        total, n = self._sum
+        later = [x.bytes for x in cand.plateau if x.wall_start >= self._onset + TAIL_S]
+        if n > len(later):
+            event["throttled_mbps"] = round(mbps((total - sum(later)) / (n - len(later))), 3)
+        event["end"], event["end_at_bytes"] = iso(cand.onset), cand.at_bytes
+        self.open(cand, detected_wall, iso)
+        self.events[-1]["step"] = event.get("step", 1) + 1
 
     def restart_from(self, bins):
         """Search for change points only from these bins on (after an initial burst)."""
