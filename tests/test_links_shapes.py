@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from datacap.measure import baseline
-from test_throttle import MBIT, WALL0, noisy, run
+from test_throttle import MBIT, WALL0, TokenBucket, drive, noisy, run
 
 
 def seconds_of(iso_text):
@@ -202,20 +202,6 @@ def test_a_drop_that_never_becomes_a_plateau_does_not_freeze_the_baseline_for_th
     assert det.baseline_bps < 60 * MBIT  # it follows the link (a mean of 46) instead of staying at 80
 
 
-def test_speed_boost_is_an_initial_burst_with_the_sustained_rate_as_baseline():
-    boost_bytes = 100e6
-
-    def rate(t):
-        return (90 if t * 90 * MBIT < boost_bytes else 38) * MBIT
-    meter, det = run(rate, 120)
-    assert det.events == []
-    (burst,) = kinds(det, "burst")
-    assert burst["bytes"] == pytest.approx(boost_bytes, rel=0.05)
-    assert burst["burst_mbps"] == pytest.approx(90, rel=0.05) and burst["sustained_mbps"] == pytest.approx(38, rel=0.05)
-    assert det.baseline_bps == pytest.approx(38 * MBIT, rel=0.03)
-    assert "then 38 Mbit/s sustained" in burst["text"]
-
-
 def test_long_satellite_slow_start_does_not_lower_the_baseline():
     def rate(t):  # cwnd doubles every 600 ms RTT for ~6 s, then creeps up
         return min(20, 0.05 * 2 ** (t / 0.6)) * MBIT
@@ -250,17 +236,26 @@ def test_a_shallow_drop_soon_after_the_baseline_is_judged_against_the_speed_befo
 
 
 def test_a_long_mixed_session_keeps_every_kind_of_event_apart():
-    boost_end = 100e6 / (90 * MBIT)
+    class Mixed:
+        """A 90 -> 40 Mbit/s speed boost (a bucket that refills), two outages, a throttle between them."""
 
-    def rate(t):
-        if t < boost_end:
-            return 90 * MBIT  # speed boost
-        if 120 <= t < 150 or 400 <= t < 430:
-            return 0  # outages
-        if 200 <= t < 300:
-            return 8 * MBIT  # a throttle
-        return 40 * MBIT
-    meter, det = run(rate, 500)
-    assert [e["kind"] for e in det.all_events] == ["burst", "outage", "throttle", "outage"]
+        def __init__(self):
+            self.boost, self.t = TokenBucket(90, 40, 60e6), 0.0
+
+        def send(self, dt):
+            t, self.t = self.t, self.t + dt
+            if 150 <= t < 180 or 400 <= t < 430:
+                self.boost.idle(dt)
+                return 0  # outages
+            n = self.boost.send(dt)
+            return min(n, 8 * MBIT * dt) if 230 <= t < 330 else n  # a throttle
+
+        def idle(self, seconds):
+            self.t += seconds
+            self.boost.idle(seconds)
+    meter, det, rests = drive(Mixed(), 440)
+    assert len(rests) == 1
+    assert [e["kind"] for e in det.all_events] == ["burst", "outage", "throttle", "outage"], det.all_events
+    assert det.all_events[0]["came_back"] is True
     assert_never_overlap(det.all_events)
-    assert det.events[0]["end"] is not None and abs(seconds_of(det.events[0]["end"]) - 300) < 1.5
+    assert det.events[0]["end"] is not None and abs(seconds_of(det.events[0]["end"]) - 330) < 1.5

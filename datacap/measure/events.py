@@ -10,7 +10,8 @@ Every event is a dict with `kind` (`throttle`, `outage`, `congestion`, `burst`),
   baseline and the speed fell below SWING_LOW and came back above SWING_HIGH at least MIN_SWINGS
   times. An event ends when that has not been so for CALM_S seconds in a row (its `end` is the
   first of them): a lossy link hovering at the edge is one long event, not one a minute;
-- burst: `bytes`, `burst_mbps`, `sustained_mbps`, `text`.
+- burst: `bytes`, `burst_mbps`, `sustained_mbps`, `text`, `rest_s` and `came_back` (the refill
+  check's rest and whether the fast rate came back after it; null until it knows).
 """
 import statistics
 from collections import deque
@@ -128,10 +129,13 @@ def swings(smooth, baseline):
     return count
 
 
-def burst_event(first, cand, iso):
-    """The initial burst: from the first bytes to the change point."""
-    size, burst_bps = cand.at_bytes, cand.baseline_bps
-    return {"kind": "burst", "start": iso(first.wall_start), "end": iso(cand.onset), "bytes": size,
-            "burst_mbps": round(mbps(burst_bps), 3), "sustained_mbps": round(mbps(cand.low_bps), 3),
-            "text": f"~{size / 1e6:.0f} MB at {mbps(burst_bps):.0f} Mbit/s, then {mbps(cand.low_bps):.0f} "
-                    f"Mbit/s sustained"}
+def burst_text(cand):
+    return (f"~{cand.at_bytes / 1e6:.0f} MB at {mbps(cand.baseline_bps):.0f} Mbit/s, then {mbps(cand.low_bps):.0f} "
+            f"Mbit/s sustained")
+
+
+def burst_event(first, cand, iso, text):
+    """The initial burst: from the first bytes to the change point; `came_back` once the refill check knows."""
+    return {"kind": "burst", "start": iso(first.wall_start), "end": iso(cand.onset), "bytes": cand.at_bytes,
+            "burst_mbps": round(mbps(cand.baseline_bps), 3), "sustained_mbps": round(mbps(cand.low_bps), 3),
+            "text": text, "rest_s": None, "came_back": None}
