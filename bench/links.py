@@ -11,6 +11,7 @@ from a userspace delay line between two TUN devices (tests/delayline.py), rates 
 policer from a queue-less tbf on an ifb fed by an ingress redirect.
 """
 import argparse
+import json
 import os
 import random
 import sys
@@ -49,8 +50,10 @@ def mark_now(s):
     return now, d["total_bytes"] + d["speed_mbps"] * 1e6 / 8 * (now - epoch(d["updated_at"]))
 
 
-def throttle_run(name, s, switch, restore, true_low_mbps, settle_s=30, after_s=20):
-    """Steady until settle_s, then switch(); time the event; restore() and time its end."""
+def throttle_run(name, s, switch, restore, true_low_mbps, settle_s=30, after_s=20, truth=None):
+    """Steady until settle_s, then switch(); time the event; restore() and time its end.
+
+    truth: called after restore(), the throttled rate to compare with when true_low_mbps is None."""
     s.wait_for(lambda d: d["session_duration"] >= settle_s, settle_s + 30, "settled")
     d = s.read()
     t_switch, mark = mark_now(s)
@@ -68,10 +71,12 @@ def throttle_run(name, s, switch, restore, true_low_mbps, settle_s=30, after_s=2
         recovery = f"{time.time() - t_up:.1f} s"
     except AssertionError:
         recovery = "not within 60 s"
+    low = true_low_mbps if true_low_mbps is not None else truth()
     report(name, baseline=f"{ev['baseline_mbps']:.2f} vs {steady:.2f} Mbit/s ({pct(ev['baseline_mbps'], steady)})",
            detection=f"{delay:.1f} s", onset=pct(ev["at_bytes"], mark),
-           throttled=f"{ev['throttled_mbps']:.3f} vs {true_low_mbps:.3f} ({pct(ev['throttled_mbps'], true_low_mbps)})",
-           events=len(d["throttle_events"]), overlaps=len(overlapping(d["events"])), recovery=recovery)
+           throttled=f"{ev['throttled_mbps']:.3f} vs {low or 0:.3f} ({pct(ev['throttled_mbps'], low)})",
+           events=len(d["throttle_events"]), overlaps=len(overlapping(d["events"])), recovery=recovery,
+           stream_errors=d.get("error_count"), load=f"{os.getloadavg()[0]:.1f}")
 
 
 def steady_run(name, s, seconds, settle_s=30):
@@ -109,6 +114,56 @@ def satellite(tmp, streams, name):
             steady_run(f"{name}", session(tmp, base, streams), 120, settle_s=40)
         finally:
             isp.terminate()
+
+
+def satellite_drop(tmp, name, streams, switch, true_low_mbps=None):
+    """10 Mbit/s at 600 ms RTT and 1 % loss, steady for 60 s, then switch(ifb) for 60 s.
+
+    The truth for the throttled rate is the goodput the downloader counted from 5 s after the switch."""
+    with delayline.tun_link(delay_ms=300, loss=0.01) as (link, line), delayline.policer_ready(link) as ifb:
+        delayline.shape(link, "10mbit", latency="200ms")
+        isp, base = netns.start_fake_isp(link)
+        try:
+            s = session(tmp, base, streams)
+            box = {}
+
+            def do_switch():
+                switch(link, ifb)
+                box["t"] = time.time()
+
+            def restore():
+                d = s.read()
+                box["low"] = goodput_mbps(d, box["t"] + 5, epoch(d["updated_at"]))
+                delayline.unpolice(ifb)
+                delayline.shape(link, "10mbit", latency="200ms")
+            throttle_run(name, s, do_switch, restore, true_low_mbps, settle_s=60, after_s=45,
+                         truth=lambda: box.get("low"))
+        finally:
+            isp.terminate()
+
+
+@link_class
+def satellite_deep_1(tmp):
+    """10 -> 1 Mbit/s (tbf) at 600 ms RTT and 1 % loss, one stream."""
+    satellite_drop(tmp, "sat 10->1 1st", 1, lambda link, ifb: delayline.shape(link, "1mbit", latency="200ms"))
+
+
+@link_class
+def satellite_deep_4(tmp):
+    """10 -> 1 Mbit/s (tbf) at 600 ms RTT and 1 % loss, four streams."""
+    satellite_drop(tmp, "sat 10->1 4st", 4, lambda link, ifb: delayline.shape(link, "1mbit", latency="200ms"))
+
+
+@link_class
+def satellite_policed_600k(tmp):
+    """The same satellite link policed (no queue) to 600 kbit/s, four streams."""
+    satellite_drop(tmp, "sat pol 600k", 4, lambda link, ifb: delayline.police(ifb, 600_000))
+
+
+@link_class
+def satellite_policed_128k(tmp):
+    """The same satellite link policed to 128 kbit/s with an 8 KB bucket, four streams."""
+    satellite_drop(tmp, "sat pol 128k/8K", 4, lambda link, ifb: delayline.police(ifb, 128_000, 8000))
 
 
 @link_class
@@ -257,11 +312,21 @@ def outage_5min(tmp):
     outage(tmp, 300, "outage 5 min")
 
 
+def keep(s, folder, name):
+    """The session's last snapshot and log, for reading its seconds afterwards."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"{name}-{time.strftime('%H%M%S')}"
+    stem.with_suffix(".json").write_text(json.dumps(s.read()))
+    s.log.flush()
+    stem.with_suffix(".log").write_text((s.dir / "downloader.log").read_text())
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="*", choices=sorted(CLASSES), help="run only these classes")
     p.add_argument("--list", action="store_true")
     p.add_argument("--seed", type=int, default=1, help="the congestion class's random rates")
+    p.add_argument("--keep", metavar="DIR", help="keep each session's last downloader.json and log here")
     a = p.parse_args()
     global SEED
     SEED = a.seed
@@ -279,7 +344,10 @@ def main():
                 report(name, failed=str(exc)[:300])
             finally:
                 while SESSIONS:
-                    SESSIONS.pop().stop()
+                    s = SESSIONS.pop()
+                    if a.keep:
+                        keep(s, Path(a.keep), name)
+                    s.stop()
 
 
 if __name__ == "__main__":
