@@ -28,6 +28,7 @@ from linkcheck import Session, epoch, goodput_mbps, kinds, overlapping  # noqa: 
 CLASSES = {}
 SEED = 1  # of the congestion's random rates (--seed)
 SESSIONS = []  # stopped after each class
+VETH_PAYLOAD = 0.9556  # payload per byte a tbf counts on a veth (TCP/IP and Ethernet headers)
 
 
 def link_class(fn):
@@ -174,7 +175,7 @@ def edge(tmp):
         try:
             s = session(tmp, base)
             throttle_run("edge 80->40", s, lambda: delayline.shape(link, "40mbit"),
-                         lambda: delayline.shape(link, "80mbit"), 40 * 0.9556, settle_s=40)
+                         lambda: delayline.shape(link, "80mbit"), 40 * VETH_PAYLOAD, settle_s=40)
         finally:
             isp.terminate()
 
@@ -186,7 +187,7 @@ def deep(tmp):
         try:
             s = session(tmp, base)
             throttle_run("deep 80->16", s, lambda: delayline.shape(link, "16mbit"),
-                         lambda: delayline.shape(link, "80mbit"), 16 * 0.9556, settle_s=40)
+                         lambda: delayline.shape(link, "80mbit"), 16 * VETH_PAYLOAD, settle_s=40)
         finally:
             isp.terminate()
 
@@ -247,16 +248,82 @@ def congestion(tmp, minutes=5):
             isp.terminate()
 
 
+def token_bucket(link, rate, bucket_bytes):
+    """A speed boost as cable ISPs sell it: a tbf whose bucket holds `bucket_bytes` and fills at `rate`,
+    also while the line rests; a queue of 300 KB (tbf's `latency` would add the bucket to the queue)."""
+    delayline.in_ns(link.ns, "tc", "qdisc", "replace", "dev", delayline.isp_if(link), "root", "tbf", "rate", rate,
+                    "burst", str(bucket_bytes), "limit", "300000")
+
+
 @link_class
 def burst(tmp):
-    """A cable speed boost: the first ~100 MB at 90 Mbit/s, then a steady 38."""
-    with delayline.veth_link(rate="90mbit") as link:
+    """A speed boost that refills at rest: 90 Mbit/s (the server's pace) while a 100 MB bucket filling at
+    38 Mbit/s lasts, then 38. The refill check rests the line and the fast rate comes back."""
+    with delayline.veth_link() as link:
+        token_bucket(link, "38mbit", 100 * 2 ** 20)
+        isp, base = netns.start_fake_isp(link, rate_mbps=90)
+        try:
+            s = session(tmp, base)
+            d = s.wait_for(lambda d: [e for e in d["events"] if e["kind"] == "burst" and e["came_back"] is not None]
+                           or d["throttle_events"], 150, "the refill check's answer")
+            d = steady_run("burst 90->38", s, d["session_duration"] + 60, settle_s=40)
+            (b,) = kinds(d, "burst") or [None]
+            report("", rest=f"{b and b['rest_s']} s", came_back=b and b["came_back"], text=b and b["text"],
+                   sustained=f"{d['baseline_speed']} Mbit/s (tbf 38mbit: {38 * VETH_PAYLOAD:.2f} of payload)")
+        finally:
+            isp.terminate()
+
+
+@link_class
+def volume_throttle(tmp):
+    """100 -> 30 Mbit/s after 150 MB (the server throttles at its byte mark), never coming back, rested or not."""
+    with delayline.veth_link(rate="100mbit") as link:
+        isp, base = netns.start_fake_isp(link, throttle_after_mb=150, throttled_mbps=30)
+        try:
+            s = session(tmp, base)
+            t0 = time.time()
+            d = s.wait_for(lambda d: d["throttle_events"] or [e for e in d["events"] if e["kind"] == "burst"
+                                                                 and e["came_back"] is not None], 180, "an answer")
+            found = time.time() - t0
+            time.sleep(20)
+            d = s.read()
+            ev = (d["throttle_events"] or [{}])[0]
+            report("volume 100->30", throttles=len(d["throttle_events"]), bursts=len(kinds(d, "burst")),
+                   onset=pct(ev.get("at_bytes"), 150e6),
+                   throttled=f"{ev.get('throttled_mbps')} vs 30 ({pct(ev.get('throttled_mbps'), 30)})",
+                   baseline=f"{ev.get('baseline_mbps')} (tbf 100mbit: {100 * VETH_PAYLOAD:.1f})",
+                   rest=f"{ev.get('rest_s')} s", answered=f"{found:.1f} s after the start",
+                   load=f"{os.getloadavg()[0]:.1f}")
+            report("", text=ev.get("text"))
+        finally:
+            isp.terminate()
+
+
+@link_class
+def two_step(tmp):
+    """80 -> 20 Mbit/s at 40 s, then 20 -> 4 at 85 s (two throttle tiers)."""
+    with delayline.veth_link(rate="80mbit") as link:
         isp, base = netns.start_fake_isp(link)
         try:
             s = session(tmp, base)
-            s.wait_for(lambda d: d["total_bytes"] >= 95_000_000, 30, "the boost's bytes")
-            delayline.shape(link, "38mbit")
-            steady_run("burst 90->38", s, 90, settle_s=40)
+            marks = []
+            for at_s, rate in ((40, "20mbit"), (85, "4mbit")):
+                s.wait_for(lambda d: d["session_duration"] >= at_s, at_s + 30, f"{at_s} s")
+                marks.append(mark_now(s))
+                delayline.shape(link, rate)
+            d = s.wait_for(lambda d: len(d["throttle_events"]) >= 2, 60, "two throttle events")
+            found = time.time() - marks[1][0]
+            time.sleep(15)
+            d = s.read()
+            evs = d["throttle_events"]
+            for ev, (t, mark), (before, after) in zip(evs, marks, ((80, 20), (20, 4))):
+                before, after = before * VETH_PAYLOAD, after * VETH_PAYLOAD
+                report(f"step ->{after:.0f}", onset=pct(ev["at_bytes"], mark), start=f"{epoch(ev['start']) - t:+.2f} s",
+                       baseline=f"{ev['baseline_mbps']} vs {before:.2f} ({pct(ev['baseline_mbps'], before)})",
+                       throttled=f"{ev['throttled_mbps']} vs {after:.2f} ({pct(ev['throttled_mbps'], after)})",
+                       end=ev["end"] and f"{epoch(ev['end']) - t:+.1f} s")
+            report("two-step", events=len(evs), overlaps=len(overlapping(d["events"])),
+                   second_found=f"{found:.1f} s after its step", load=f"{os.getloadavg()[0]:.1f}")
         finally:
             isp.terminate()
 

@@ -1,4 +1,4 @@
-"""An early drop: a speed boost running out, or a volume throttle? Rest the line and see whether the fast rate comes back.
+"""An early drop: a speed boost running out, or a volume throttle? Rest the line, see if the fast rate comes back.
 
 A speed boost is a token bucket: it fills again while the line rests. A volume throttle (a line
 that was near its threshold when the test began) does not come back. When the monitor finds an
@@ -71,7 +71,8 @@ class RefillCheck:
         c = self.cand
         fast, slow = mbps(c.baseline_bps), mbps(c.low_bps)
         if self.verdict == "boost":
-            return f"speed boost: ~{c.at_bytes / 1e6:.0f} MB at {fast:.0f} Mbit/s, fast again after {self.rest_s} s of rest"
+            return (f"speed boost: ~{c.at_bytes / 1e6:.0f} MB at {fast:.0f} Mbit/s, fast again after {self.rest_s} s "
+                    f"of rest")
         if self.verdict == "throttle":
             return (f"throttled from the start of this test at {c.at_bytes / 1e9:.2f} GB: {fast:.0f} → {slow:.0f} "
                     f"Mbit/s; the fast rate did not come back after {self.rest_s} s of rest")
