@@ -56,6 +56,7 @@ FIELDS = {
     "data_points": ([], _list), "history": ([], _list),
     "url_errors": ([], _list), "problem": (None, _opt(_str)),  # failures in words (measure/errors.py)
     "save_error": (None, _opt(_str)),
+    "resting": (None, _opt(_dict)),  # the refill check's rest (measure/refill.py): seconds, left_s, why
 }
 
 
