@@ -51,14 +51,17 @@ def mark_now(s):
     return now, d["total_bytes"] + d["speed_mbps"] * 1e6 / 8 * (now - epoch(d["updated_at"]))
 
 
-def throttle_run(name, s, switch, restore, true_low_mbps, settle_s=30, after_s=20, truth=None):
+def throttle_run(name, s, switch, restore, true_low_mbps, settle_s=30, after_s=20, truth=None, in_flight_s=0.0):
     """Steady until settle_s, then switch(); time the event; restore() and time its end.
 
-    truth: called after restore(), the throttled rate to compare with when true_low_mbps is None."""
+    truth: called after restore(), the throttled rate to compare with when true_low_mbps is None.
+    in_flight_s: how long the old rate still arrives after the switch (a shaper at the far end of the
+    delay line: its one-way delay); the onset's truth is the byte count when the change reaches us."""
     s.wait_for(lambda d: d["session_duration"] >= settle_s, settle_s + 30, "settled")
     d = s.read()
     t_switch, mark = mark_now(s)
     steady = goodput_mbps(d, t_switch - 20, t_switch)
+    mark += (steady or 0) * 1e6 / 8 * in_flight_s
     switch()
     d = s.wait_for(lambda d: d["throttle_events"], 90, "a throttle event")
     delay = time.time() - t_switch
@@ -117,8 +120,8 @@ def satellite(tmp, streams, name):
             isp.terminate()
 
 
-def satellite_drop(tmp, name, streams, switch, true_low_mbps=None):
-    """10 Mbit/s at 600 ms RTT and 1 % loss, steady for 60 s, then switch(ifb) for 60 s.
+def satellite_drop(tmp, name, streams, switch, true_low_mbps=None, in_flight_s=0.0):
+    """10 Mbit/s at 600 ms RTT and 1 % loss, steady for 60 s, then switch(link, ifb) for 45 s after the event.
 
     The truth for the throttled rate is the goodput the downloader counted from 5 s after the switch."""
     with delayline.tun_link(delay_ms=300, loss=0.01) as (link, line), delayline.policer_ready(link) as ifb:
@@ -138,21 +141,23 @@ def satellite_drop(tmp, name, streams, switch, true_low_mbps=None):
                 delayline.unpolice(ifb)
                 delayline.shape(link, "10mbit", latency="200ms")
             throttle_run(name, s, do_switch, restore, true_low_mbps, settle_s=60, after_s=45,
-                         truth=lambda: box.get("low"))
+                         truth=lambda: box.get("low"), in_flight_s=in_flight_s)
         finally:
             isp.terminate()
 
 
 @link_class
 def satellite_deep_1(tmp):
-    """10 -> 1 Mbit/s (tbf) at 600 ms RTT and 1 % loss, one stream."""
-    satellite_drop(tmp, "sat 10->1 1st", 1, lambda link, ifb: delayline.shape(link, "1mbit", latency="200ms"))
+    """10 -> 1 Mbit/s (tbf at the ISP's end: 300 ms of the old rate still on the way) at 600 ms RTT and 1 % loss."""
+    satellite_drop(tmp, "sat 10->1 1st", 1, lambda link, ifb: delayline.shape(link, "1mbit", latency="200ms"),
+                   in_flight_s=0.3)
 
 
 @link_class
 def satellite_deep_4(tmp):
-    """10 -> 1 Mbit/s (tbf) at 600 ms RTT and 1 % loss, four streams."""
-    satellite_drop(tmp, "sat 10->1 4st", 4, lambda link, ifb: delayline.shape(link, "1mbit", latency="200ms"))
+    """The same, four streams."""
+    satellite_drop(tmp, "sat 10->1 4st", 4, lambda link, ifb: delayline.shape(link, "1mbit", latency="200ms"),
+                   in_flight_s=0.3)
 
 
 @link_class
