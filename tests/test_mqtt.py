@@ -13,7 +13,7 @@ import requests
 
 from conftest import need
 from datacap import store
-from datacap.measure import probe_file
+from datacap.measure.probe import file as probe_file
 from datacap.notify import discovery, mqtt
 from harness import free_port, wait_for
 

@@ -1,7 +1,7 @@
 """GET /api/probes and the probe gauges in /metrics, over a probes.json written by its own writer."""
 from datetime import datetime, timedelta, timezone
 
-from datacap.measure import probe_file
+from datacap.measure.probe import file as probe_file
 from datacap.usage.current import CycleReader
 from datacap.web import create_app
 

@@ -7,7 +7,7 @@ import browser as browsermod
 from conftest import need
 from harness import wait_for
 
-from datacap.measure import probe_file
+from datacap.measure.probe import file as probe_file
 from datacap.usage import cycles
 
 

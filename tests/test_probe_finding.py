@@ -1,7 +1,8 @@
 """Passive throttle finding across probes, told against the cycle's usage; probes.json stays bounded."""
 from datetime import datetime, timedelta, timezone
 
-from datacap.measure import probe_file, probe_finding
+from datacap.measure.probe import budget, file as probe_file
+from datacap.measure.probe import finding as probe_finding
 
 T0 = datetime(2026, 11, 3, 12, tzinfo=timezone.utc)
 
@@ -68,5 +69,5 @@ def test_probes_file_keeps_this_cycle_and_twelve_before_thinned(tmp_path, monkey
 def test_budget_counts_every_probe_of_the_cycle_whatever_its_outcome():
     doc = {"probes": probes([95, None, 90], probe_mb=30), "findings": []}
     doc["probes"][1]["stopped_by"] = "cancelled"
-    b = probe_file.budget({"probe_budget_percent": 1}, 10 * 10 ** 9, doc, "2026-11-01")
+    b = budget.budget({"probe_budget_percent": 1}, 10 * 10 ** 9, doc, "2026-11-01")
     assert b == {"budget_bytes": 10 ** 8, "spent_bytes": 9 * 10 ** 7, "left_bytes": 10 ** 7, "used_percent": 90.0}

@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from datacap import store
-from datacap.measure import probe_file
+from datacap.measure.probe import budget
+from datacap.measure.probe import file as probe_file
 from datacap.supervise import probe_schedule
 from datacap.supervise.probe_schedule import ProbeSchedule
 
@@ -62,7 +63,7 @@ def test_first_probe_starts_once_the_link_has_been_quiet_for_three_seconds(world
     assert world["decide_after"](probe_schedule.QUIET_FOR_S - 1) == 0
     assert world["sched"].status["why"] == "waiting for the link to stay quiet"
     allow = world["decide_after"](1.5)
-    assert probe_file.MIN_PROBE_BYTES <= allow <= CAP_GB * 1e9 / 100
+    assert budget.MIN_PROBE_BYTES <= allow <= CAP_GB * 1e9 / 100
 
 
 def test_no_probe_while_other_traffic_fills_the_link(world):
@@ -106,7 +107,7 @@ def test_probe_size_is_the_budget_paced_over_the_rest_of_the_cycle(world):
     allow = world["decide_after"](5)
     resets = datetime.fromisoformat(world["sched"].cycle.summary(world["sched"].cfg, NOW)["resets_at"])
     probes_left = max(1, (resets - NOW).total_seconds() / 1800)
-    assert allow == pytest.approx(min(800e6, probe_file.SHARE_FACTOR * 800e6 / probes_left), rel=0.01)
+    assert allow == pytest.approx(min(800e6, budget.SHARE_FACTOR * 800e6 / probes_left), rel=0.01)
 
 
 def test_none_in_the_last_two_percent_of_the_cap(world):

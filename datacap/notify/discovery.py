@@ -7,7 +7,7 @@ import re
 import socket
 
 from datacap import VERSION
-from datacap.measure import probe_file
+from datacap.measure.probe import file as probe_file
 from datacap.measure.session_file import Status
 
 # object id: (component, name, extra config). value_template reads the state JSON's key of the same name.

@@ -7,7 +7,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from datacap.measure import probe_file
+from datacap.measure.probe import file as probe_file
 
 
 @dataclass(frozen=True)
