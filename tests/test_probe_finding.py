@@ -52,6 +52,16 @@ def test_busy_link_probes_and_failed_probes_are_not_judged():
     assert probe_finding.find(ps, 50) == []
 
 
+def test_probes_that_did_not_settle_are_not_judged():
+    ps = probes([95, 94, 96, 95, 83, 40, 41, 95])  # 83: a 1-MB probe stopped at its ceiling reads 13 % low
+    for p in ps[4:7]:
+        p.update(stopped_by="bytes", settled=False)
+    assert probe_finding.find(ps, 50) == []  # before: a step down to 40 Mbit/s "since ~45 GB"
+    for p in ps[4:7]:
+        p.update(stopped_by="settled", settled=True)
+    assert len(probe_finding.find(ps, 50)) == 1
+
+
 def test_probes_file_keeps_this_cycle_and_twelve_before_thinned(tmp_path, monkeypatch):
     monkeypatch.setattr(probe_file, "PAST_CYCLE_KEPT", 5)
     for month in range(1, 16):

@@ -50,12 +50,12 @@ def world(tmp_path):
     return w
 
 
-def add_probe(w, minutes_ago=0, mbytes=5, mbps=80.0):
+def add_probe(w, minutes_ago=0, mbytes=1, mbps=80.0, stopped_by="settled"):
     summary = w["sched"].cycle.summary(w["sched"].cfg, w["now"])
     probe_file.add(w["dir"], {"id": f"p{minutes_ago}{mbytes}", "cycle_start": summary["start"],
                               "time": (w["now"] - timedelta(minutes=minutes_ago)).isoformat(),
                               "cycle_used_bytes": 10 ** 10, "bytes": mbytes * 10 ** 6, "mbps": mbps, "quiet": True,
-                              "stopped_by": "settled"}, 50)
+                              "stopped_by": stopped_by, "settled": stopped_by == "settled"}, 50)
 
 
 def test_first_probe_starts_once_the_link_has_been_quiet_for_three_seconds(world):
@@ -102,12 +102,34 @@ def test_none_after_the_budget_is_spent(world):
 
 
 def test_probe_size_is_the_budget_paced_over_the_rest_of_the_cycle(world):
-    add_probe(world, minutes_ago=120, mbytes=200)
+    add_probe(world, minutes_ago=180)  # the line settles in 1 MB
+    add_probe(world, minutes_ago=120, mbytes=200, stopped_by="cancelled")  # cut short by a test: it counts
     world["live"]()
     allow = world["decide_after"](5)
     resets = datetime.fromisoformat(world["sched"].cycle.summary(world["sched"].cfg, NOW)["resets_at"])
     probes_left = max(1, (resets - NOW).total_seconds() / 1800)
     assert allow == pytest.approx(min(800e6, budget.SHARE_FACTOR * 800e6 / probes_left), rel=0.01)
+
+
+def test_probes_become_fewer_and_larger_when_the_paced_share_is_below_what_the_line_needs(world):
+    (world["dir"] / "config.json").write_text(json.dumps({"data_cap_gb": 5, "probe_interval_minutes": 60,
+                                                          "probe_budget_percent": 1}))  # 50 MB a cycle
+    world["sched"].reload()
+    add_probe(world, minutes_ago=61, mbytes=12)  # an 80 Mbit/s line settled in 12 MB
+    world["live"](used_gb=1)
+    assert world["decide_after"](5) == 0  # before: a 1 MB probe every hour, each stopped unsettled at its ceiling
+    why = world["sched"].status["why"]
+    resets = datetime.fromisoformat(world["sched"].cycle.summary(world["sched"].cfg, NOW)["resets_at"])
+    spacing_h = (resets - NOW).total_seconds() * 18e6 / 38e6 / 3600  # time left x need / budget left
+    assert why == f"pacing: a probe that can settle needs ~18 MB; the budget left allows one every {spacing_h:.1f} h"
+    world["now"] = NOW + timedelta(hours=spacing_h + 0.1)
+    assert world["decide_after"](1) == 18_000_000
+
+
+def test_a_probe_that_did_not_settle_makes_the_next_one_larger(world):
+    add_probe(world, minutes_ago=600, mbytes=3)  # settled once in 3 MB: the line needs about 4.5
+    add_probe(world, minutes_ago=300, mbytes=4, stopped_by="bytes")  # then 4 MB were not enough
+    assert budget.need_bytes(probe_file.Reader(world["dir"]).read()) == 8_000_000
 
 
 def test_none_in_the_last_two_percent_of_the_cap(world):

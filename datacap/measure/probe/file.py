@@ -7,6 +7,8 @@ A probe record: id, time (ISO 8601), cycle_start (the cycle's first day), cycle_
 collector's live count when the probe began), mbps (null when nothing settled enough to say),
 ttfb_ms, bytes (every byte it read, counted toward the budget whatever the outcome), seconds,
 settled, stopped_by (settled | bytes | time | cancelled | error), quiet, background_mbps, error.
+A probe that did not settle keeps its figure, marked (settled false), out of the finding and the
+dashboard's line.
 """
 import numbers
 from datetime import datetime, timezone
