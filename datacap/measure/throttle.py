@@ -16,6 +16,9 @@
 - an open event closes only when the median of the last WINDOW seconds is back at or above the
   close level, halfway between the open level and the baseline. One throttle, one event: events
   never overlap and the next change-point search starts after the previous end;
+- a throttle in tiers steps down while open: a low plateau below the open event's own level (the
+  same rules, that level as the baseline, from a first tier whose halves agree within TIER_TOL)
+  ends the event at its change point and opens the next step's, `step` 2, 3, ...;
 - `start`/`at_bytes` and `end`/`end_at_bytes` are the change points, to a fraction of a second;
   `throttled_mbps` is the mean rate of the whole seconds from TAIL_S after the onset (a change
   point on a lossy link is good to a second, and one second of the old rate in the mean of a drop
