@@ -1,8 +1,13 @@
 """The refill check on a fake clock: an early drop is rested on, and a speed boost comes back where a volume
-throttle does not. The session's part (rest = streams paused, the test's clock stopped) is played by drive()."""
+throttle does not. The session's part (rest = streams paused, the test's clock stopped) is played by drive(); the
+last test runs the real downloader."""
+import time
+
 import pytest
 
 from datacap.measure import refill
+from linkcheck import Session
+from linkcheck import kinds as kinds_in
 from test_links_shapes import kinds, seconds_of
 from test_throttle import MBIT, TokenBucket, VolumeThrottle, drive
 
@@ -45,3 +50,20 @@ def test_a_boost_whose_fast_rate_stays_after_the_rest_makes_the_fast_rate_the_ba
 def test_the_check_rests_once_per_test():
     _, mon, rests = drive(TokenBucket(90, 38, 100e6), 400)
     assert len(rests) == 1
+
+
+def test_the_real_downloader_rests_the_line_and_tells_a_volume_throttle_from_the_start(fake_isp, tmp_path):
+    """The real process against a fake ISP that throttles 40 -> 12 Mbit/s after 40 MB for good."""
+    isp = fake_isp(rate_mbps=40, throttle_after_bytes=40_000_000, throttled_mbps=12)
+    s = Session(tmp_path, [isp.url()], baseline_seconds=5)
+    try:
+        d = s.wait_for(lambda d: d["resting"], 60, "the rest")
+        sent = isp.link.sent
+        time.sleep(min(5, d["resting"]["left_s"] - 1))
+        assert isp.link.sent - sent < 300_000  # the line rests: nothing but what was in flight
+        d = s.wait_for(lambda d: d["throttle_events"], 90, "the verdict after the rest")
+        (ev,) = d["throttle_events"]
+        assert ev["from_start"] and ev["at_bytes"] == pytest.approx(40e6, rel=0.05) and not kinds_in(d, "burst")
+        assert ev["text"].startswith("throttled from the start of this test at 0.04 GB: 40 → 12 Mbit/s")
+    finally:
+        s.stop()
