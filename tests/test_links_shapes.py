@@ -92,6 +92,23 @@ def test_128_kbit_policer_with_silent_seconds_is_found_within_30_s():
     assert kinds(det, "outage") == []
 
 
+def test_the_old_rates_bytes_tcp_hands_over_late_are_not_the_throttled_rate():
+    rng, drop_t, policed = random.Random(5), 45.0, {}
+    late = {46: 0.73, 47: 1.86, 48: 0.88, 52: 1.24}  # Mbit/s: bytes held behind lost packets until they were resent
+
+    def rate(t):  # 10 Mbit/s, then a 128 kbit/s policer (on a 600-ms link: the real run's seconds)
+        s = int(t)
+        if t < drop_t:
+            return 10 * MBIT
+        if s in late:
+            return late[s] * MBIT
+        return policed.setdefault(s, rng.uniform(0.5, 1.5) * 0.128 * MBIT)
+    meter, det = run(rate, 110)
+    (ev,) = det.events
+    truth = statistics.fmean(policed.values()) / MBIT
+    assert ev["throttled_mbps"] == pytest.approx(truth, rel=0.10)  # before: 0.185, +44 %
+
+
 @pytest.mark.parametrize("outage_s", [20, 300])
 def test_outage_is_an_outage_event_and_measuring_resumes_after_it(outage_s):
     start = 40
