@@ -322,8 +322,8 @@ def two_step(tmp):
             d = s.read()
             evs = d["throttle_events"]
             for ev, (t, mark), (before, after) in zip(evs, marks, ((80, 20), (20, 4))):
-                before, after = before * VETH_PAYLOAD, after * VETH_PAYLOAD
-                report(f"step ->{after:.0f}", onset=pct(ev["at_bytes"], mark), start=f"{epoch(ev['start']) - t:+.2f} s",
+                name, before, after = f"step {before}->{after}", before * VETH_PAYLOAD, after * VETH_PAYLOAD
+                report(name, onset=pct(ev["at_bytes"], mark), start=f"{epoch(ev['start']) - t:+.2f} s",
                        baseline=f"{ev['baseline_mbps']} vs {before:.2f} ({pct(ev['baseline_mbps'], before)})",
                        throttled=f"{ev['throttled_mbps']} vs {after:.2f} ({pct(ev['throttled_mbps'], after)})",
                        end=ev["end"] and f"{epoch(ev['end']) - t:+.1f} s")
