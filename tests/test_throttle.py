@@ -6,7 +6,7 @@ import pytest
 
 from datacap.measure.speed import SpeedMeter
 from datacap.measure.monitor import LinkMonitor
-from datacap.measure.throttle import two_level_split
+from datacap.measure.plateau import two_level_split
 
 MBIT = 1e6 / 8  # bytes per second in 1 Mbit/s
 WALL0 = 1_700_000_000.0

@@ -17,7 +17,8 @@ Each closed bin goes one way:
 from datacap.measure import events as ev
 from datacap.measure.baseline import Baseline
 from datacap.measure.refill import RefillCheck
-from datacap.measure.throttle import ThrottleDetector, one_level
+from datacap.measure.plateau import one_level
+from datacap.measure.throttle import ThrottleDetector
 
 BURST_MAX_S = 15  # seconds of measurement from the first one to the change point
 BURST_MAX_BYTES = 300_000_000

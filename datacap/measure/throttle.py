@@ -6,8 +6,8 @@
   seconds since then came back up to the close level, and the seconds before the change point
   sat near the baseline (a step down from normal, not one more swing of a congested link).
   A drop that only just crosses the open level must also be one level (a shaper's plateau: its
-  two halves agree within FLAT_TOL) to count after PLATEAU_S; one that wanders, as a congested
-  link's swings do, must last SHALLOW_PLATEAU_S. Otherwise the plateau must last LONG_PLATEAU_S,
+  two halves agree within FLAT_TOL, measure/plateau.py) to count after PLATEAU_S; one that
+  wanders, as a congested link's swings do, must last SHALLOW_PLATEAU_S. Otherwise the plateau must last LONG_PLATEAU_S,
   unless congestion cannot explain it: a plateau at DEEPEST of the baseline or below, or below
   BAND_SHARE of the low edge of the band the link has swung in (measure/events.py), counts after
   PLATEAU_S however the link behaved before (a lossy satellite link swings all the time, and a
@@ -22,15 +22,16 @@
 - `start`/`at_bytes` and `end`/`end_at_bytes` are the change points, to a fraction of a second;
   `throttled_mbps` is the mean rate of the whole seconds from TAIL_S after the onset (a change
   point on a lossy link is good to a second, and one second of the old rate in the mean of a drop
-  to a tenth was +17 %), leaving out seconds far above the others (RELEASED_MADS median absolute
-  deviations and RELEASED_SHARE above their median): the old rate's bytes that TCP hands over
-  late, held behind a lost packet until it is resent (up to a window of them on a lossy long
-  link: +14 to +35 % on a 128 kbit/s policer at 600 ms).
+  to a tenth was +17 %), leaving out seconds far above the others (measure/plateau.py: the old
+  rate's bytes that TCP hands over late, held behind a lost packet until it is resent; +14 to
+  +35 % on a 128 kbit/s policer at 600 ms). The seconds of the last minute are judged together;
+  older ones join a running total. A closed event's figure stops at its end's change point.
 """
 import statistics
 from collections import deque
 from dataclasses import dataclass
 
+from datacap.measure.plateau import TAIL_S, change_point, one_level, throttled_cap, throttled_seconds
 from datacap.measure.speed import mbps
 
 WINDOW = 7  # seconds in the rolling median: dips of up to 3 s never count
@@ -45,68 +46,8 @@ NEAR, NEAR_SHARE = 0.75, 0.80  # this share of them at this share of the baselin
 HISTORY = 60  # seconds kept for the change-point search
 EDGE = 0.05  # a drop to within 5 % of the open level counts: what the instrument can tell apart
 FLAT_SHARE = 0.25
-FLAT_TOL = 0.04  # the two halves of a shaper's plateau: the same level within 4 %
 TIER_TOL = 0.10  # the two halves of a throttle's first tier, before a further step down
 EVENTS_KEPT = 100
-TAIL_S = 1.0  # the second after the onset may still carry the old rate (bytes in flight, the estimate's error)
-RELEASED_MADS, RELEASED_SHARE = 6, 0.25  # a second this far above the others carries bytes TCP held back
-
-
-def two_level_split(rates, high, low):
-    """Index of the first 'low' bin minimising |error| of a high-then-low fit."""
-    above = [abs(r - high) for r in rates]
-    below = [abs(r - low) for r in rates]
-    cost = sum(below)
-    best, best_cost = 0, cost
-    for k, (a, b) in enumerate(zip(above, below), 1):
-        cost += a - b
-        if cost < best_cost:
-            best, best_cost = k, cost
-    return best
-
-
-def one_level(bins):
-    """Whether the first and second half of these bins sit at the same rate (within FLAT_TOL)."""
-    half = len(bins) // 2
-    if half < 3:
-        return False
-    a = statistics.median(x.bytes for x in bins[:half])
-    b = statistics.median(x.bytes for x in bins[half:])
-    return abs(a - b) <= FLAT_TOL * max(a, b)
-
-
-def throttled_cap(rates):
-    """Seconds above this rate carry the old rate's bytes released late, not the throttled rate."""
-    if len(rates) < 3:
-        return float("inf")
-    mid = statistics.median(rates)
-    mad = statistics.median(abs(r - mid) for r in rates)
-    return mid + max(RELEASED_MADS * mad, RELEASED_SHARE * mid)
-
-
-def throttled_seconds(bins, onset):
-    """The rates whose mean is the throttled rate: whole seconds from TAIL_S after the onset, not far above the rest."""
-    whole = [x.bytes for x in bins if x.wall_start >= onset + TAIL_S]
-    cap = throttled_cap(whole)
-    return [r for r in whole if r <= cap]
-
-
-def change_point(bins, high, low):
-    """(bin position, wall time, session bytes) where the rate moved from `high` to `low`."""
-    rates = [b.bytes for b in bins]
-    falling = high > low
-    k = two_level_split(rates if falling else [-r for r in rates], high if falling else -high,
-                        low if falling else -low)
-    k = min(max(k, 0), len(bins) - 1)
-
-    def frac_at_high(b):  # share of the bin spent at the old rate
-        return min(max((b.bytes - low) / (high - low), 0.0), 1.0) if high != low else 0.0
-
-    if k > 0 and (1 - frac_at_high(bins[k - 1])) > frac_at_high(bins[k]):
-        k -= 1
-    b = bins[k]
-    f = frac_at_high(b)
-    return k, b.wall_start + f, int(b.start_bytes + f * high)
 
 
 @dataclass
@@ -131,7 +72,7 @@ class ThrottleDetector:
         self.set_threshold(threshold_percent)
         self.events = events if events is not None else []
         self._history = deque(maxlen=HISTORY)
-        self._sum = (0.0, 0)  # bytes and whole seconds since the open event's onset
+        self._retired = (0.0, 0)  # bytes and whole seconds of the open event that have left the history
         self._onset = self._baseline = None
         self.dropping = False  # the recent median is below the open level: a drop is being judged
 
@@ -155,10 +96,13 @@ class ThrottleDetector:
         """Consider one measured bin; return a Candidate when a low plateau of PLATEAU_S has formed.
 
         band_low(wall): the low edge of the band the link swung in before `wall` (bytes/s), or None."""
-        self._history.append(b)
         if self.open_event is not None:
+            if len(self._history) == HISTORY:
+                self._retire(self._history[0])
+            self._history.append(b)
             self._continue(b, iso)
             return None
+        self._history.append(b)
         return self._candidate(baseline, congested, band_low)
 
     def _candidate(self, baseline, congested, band_low=None):
@@ -213,8 +157,7 @@ class ThrottleDetector:
 
     def open(self, cand, detected_wall, iso):
         """Record the candidate as a throttle event."""
-        whole = throttled_seconds(cand.plateau, cand.onset)
-        self._sum, self._onset, self._baseline = (sum(whole), len(whole)), cand.onset, cand.baseline_bps
+        self._retired, self._onset, self._baseline = (0.0, 0), cand.onset, cand.baseline_bps
         baseline = cand.baseline_bps
         self.events.append({
             "kind": "throttle", "start": iso(cand.onset), "at_bytes": cand.at_bytes,
@@ -228,10 +171,8 @@ class ThrottleDetector:
 
     def _continue(self, b, iso):
         event, baseline = self.open_event, self._baseline
-        if b.wall_start >= self._onset + TAIL_S and b.bytes <= self._cap():
-            total, n = self._sum
-            self._sum = (total + b.bytes, n + 1)
-            event["throttled_mbps"] = round(mbps(self._sum[0] / self._sum[1]), 3)
+        if b.wall_start >= self._onset + TAIL_S:
+            event["throttled_mbps"] = round(mbps(self._throttled_bps()), 3)
         _, close_level = self.levels(baseline)
         recent = list(self._history)[-WINDOW:]
         if len(recent) < WINDOW or statistics.median(x.bytes for x in recent) < close_level:
@@ -241,14 +182,32 @@ class ThrottleDetector:
             return
         high = statistics.median(x.bytes for x in recent if x.bytes >= close_level)
         bins = list(self._history)[-2 * WINDOW:]
-        k, end, end_bytes = change_point(bins, self._sum[0] / max(self._sum[1], 1), high)
+        k, end, end_bytes = change_point(bins, self._throttled_bps(), high)
+        if self._retired[1] or self._seconds(bins[k].index):  # the way back up is not the throttled rate
+            event["throttled_mbps"] = round(mbps(self._throttled_bps(bins[k].index)), 3)
         event["end"], event["end_at_bytes"] = iso(end), end_bytes
         self._history.clear()
         self._history.extend(x for x in bins[k:] if x.wall_start >= end - 1)
 
-    def _cap(self):
-        """throttled_cap of the event's seconds kept for the change-point search (the last HISTORY)."""
-        return throttled_cap([x.bytes for x in self._history if x.wall_start >= self._onset + TAIL_S])
+    def _retire(self, x):
+        """A second of the open event leaves the history: its bytes join the event's total, judged by the
+        seconds around it (so the old rate's late bytes in the first seconds are judged by a whole minute)."""
+        if x.wall_start >= self._onset + TAIL_S and x.bytes <= throttled_cap(self._seconds()):
+            total, n = self._retired
+            self._retired = (total + x.bytes, n + 1)
+
+    def _seconds(self, before_index=None):
+        """The open event's whole seconds in the history (those before bin `before_index`)."""
+        return [x.bytes for x in self._history if x.wall_start >= self._onset + TAIL_S
+                and (before_index is None or x.index < before_index)]
+
+    def _throttled_bps(self, before_index=None):
+        """The mean of the open event's seconds: those retired, and those in the history not far above the rest."""
+        seconds = self._seconds(before_index)
+        cap = throttled_cap(seconds)
+        kept = [r for r in seconds if r <= cap]
+        total, n = self._retired
+        return (total + sum(kept)) / (n + len(kept)) if n + len(kept) else 0.0
 
     def _next_step(self):
         """A ripe plateau below the open event's own level (a second throttle tier), else None."""
@@ -273,10 +232,8 @@ class ThrottleDetector:
         """The open event ends where the next step begins; the step is an event of its own, from the
         open event's level (`baseline_mbps`) to its own, numbered by `step`."""
         event = self.open_event
-        total, n = self._sum
-        later = [r for r in (x.bytes for x in cand.plateau if x.wall_start >= self._onset + TAIL_S) if r <= self._cap()]
-        if n > len(later):
-            event["throttled_mbps"] = round(mbps((total - sum(later)) / (n - len(later))), 3)
+        if self._retired[1] or self._seconds(cand.index):
+            event["throttled_mbps"] = round(mbps(self._throttled_bps(cand.index)), 3)
         event["end"], event["end_at_bytes"] = iso(cand.onset), cand.at_bytes
         self.open(cand, detected_wall, iso)
         self.events[-1]["step"] = event.get("step", 1) + 1
