@@ -126,6 +126,17 @@ def test_probes_become_fewer_and_larger_when_the_paced_share_is_below_what_the_l
     assert world["decide_after"](1) == 18_000_000
 
 
+def test_no_probe_when_the_budget_left_cannot_pay_for_one_that_settles(world):
+    (world["dir"] / "config.json").write_text(json.dumps({"data_cap_gb": 5, "probe_interval_minutes": 60,
+                                                          "probe_budget_percent": 1}))
+    world["sched"].reload()
+    for days in (25, 20, 15, 10):
+        add_probe(world, minutes_ago=days * 1440, mbytes=12)  # 48 of the 50 MB: 2 MB left, an 18-MB need
+    world["live"](used_gb=1)
+    assert world["decide_after"](5) == 0  # before: a 2 MB probe that stopped at its ceiling, marked unsettled
+    assert world["sched"].status["why"] == "the probe budget left (2.0 MB) is less than a probe that can settle needs"
+
+
 def test_a_probe_that_did_not_settle_makes_the_next_one_larger(world):
     add_probe(world, minutes_ago=600, mbytes=3)  # settled once in 3 MB: the line needs about 4.5
     add_probe(world, minutes_ago=300, mbytes=4, stopped_by="bytes")  # then 4 MB were not enough

@@ -7,9 +7,9 @@ at least MIN_PROBE_BYTES, at most MAX_PROBE_BYTES), never into the cap's last LA
 A probe stopped by its byte ceiling has not settled: its figure is low (13 % at 80 Mbit/s on a
 1 MB ceiling) and says nothing. So when that paced share is below what the line needs (`need_bytes`:
 NEED_MARGIN x the most the last settled probes read), probes become fewer and larger: one that can
-settle every `spacing` (the time left x need / the budget left), and it may read the need. The first
-probe of a cycle runs at once. Before any probe has settled, the need is a guess that grows:
-FIRST_NEED_BYTES, then GROWTH x what an unsettled probe read.
+settle every `spacing` (the time left x need / the budget left), and it may read the need; none when
+less than the need is left. The first probe of a cycle runs at once. Before any probe has settled, the
+need is a guess that grows: FIRST_NEED_BYTES, then GROWTH x what an unsettled probe read.
 """
 from datetime import datetime
 
@@ -55,8 +55,11 @@ def allowance(cfg, summary, doc, now_ts):
     time_left = max(1.0, datetime.fromisoformat(summary["resets_at"]).timestamp() - now_ts)
     share = SHARE_FACTOR * left / max(1.0, time_left / ((cfg["probe_interval_minutes"] or 60) * 60))
     need = need_bytes(doc)
+    known = any(p.get("stopped_by") == "settled" for p in doc["probes"])  # else the need is a guess: try it
     if share >= need:
         allow = min(left, MAX_PROBE_BYTES, max(MIN_PROBE_BYTES, share))
+    elif known and left < need:
+        return 0, f"the probe budget left ({left / 1e6:.1f} MB) is less than a probe that can settle needs"
     else:  # fewer, larger probes: one that can settle every `spacing` seconds
         spacing = time_left * need / left
         mine = of_cycle(doc, summary["start"])
@@ -66,6 +69,6 @@ def allowance(cfg, summary, doc, now_ts):
                        f"every {spacing / 3600:.1f} h")
         allow = min(left, need)
     allow = int(min(allow, cap * (1 - LAST_SHARE) - used))
-    if allow < MIN_PROBE_BYTES:
+    if allow < MIN_PROBE_BYTES or (known and allow < min(need, left)):
         return 0, "too close to the last 2 % of the cap"
     return allow, None
