@@ -9,7 +9,7 @@ import sys
 
 from datacap import config as configmod
 from datacap import process, store
-from datacap.measure import probe_run
+from datacap.measure.probe import run as probe_run
 from datacap.measure.session import Downloader, run
 
 

@@ -1,6 +1,6 @@
 """What a probe costs and how close it comes, per link class (root: real links in network namespaces).
 
-    python bench/probes.py [--runs 5] [--only 80mbit,1gbit,rtt600,throttle]
+    python bench/probes.py [--runs 5] [--only 80mbit,1gbit,rtt600,throttle,cap5gb]
 
 Each class is a fake ISP in a namespace behind a `tbf`-shaped veth (10.236.0.0/16); the 600 ms-RTT
 class sits behind tests/delayline.py's userspace delay line (skipped, and said so, if that file is
@@ -11,7 +11,11 @@ counters: headers and bytes in flight after it stopped included) while the probe
 and 1 s after, in seconds of that goodput. `throttle`: the real server and collector on a link
 that throttles at 150 MB of total traffic (tests/probe_isp.py), probes between bursts of other
 traffic: how many probes until the onset and the lift are reported, and the onset mark's error.
-Prints `uptime` too: other benches share the cores.
+`cap5gb`: a 5 GB cap (1 % of it for probes, 50 MB a cycle) on an 80 Mbit/s line, a probe due every
+hour of a 30-day cycle: which hours probe and with what ceiling comes from the real budget rule
+(measure/probe/budget.py) on a simulated clock; each probe that runs is a real measurement
+(probe.measure, its real streams) on the real link, kept with its simulated time. Before the pacing:
+every hour a 1 MB probe, for comparison. Prints `uptime` too: other benches share the cores.
 """
 import argparse
 import contextlib
@@ -22,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -31,6 +36,8 @@ from netns import kernel_counters, start_fake_isp  # noqa: E402
 from harness import Server, wait_for  # noqa: E402
 from probe_isp import Background, Controller, veth  # noqa: E402
 
+from datacap.measure.probe import budget, measure as probe_measure  # noqa: E402
+from datacap.measure.probe import file as probe_file  # noqa: E402
 from datacap.measure.streams import StreamPool  # noqa: E402
 
 REFERENCE_STREAMS = 4  # as a long test reads
@@ -179,10 +186,52 @@ def throttle_scenario():
           f"\n  {n} probes used {spent / mb:.1f} MB; \"{f['text']}\"")
 
 
+def cap5gb(hours=720, old_rule_probes=5):
+    """A 5 GB cap, probes due hourly over a 30-day cycle on an 80 Mbit/s line (see the docstring)."""
+    cfg = {"probe_budget_percent": 1, "probe_interval_minutes": 60, "throttle_threshold_percent": 50}
+    t0 = datetime(2027, 3, 1, tzinfo=timezone.utc)
+    with veth("80mbit") as (link, _), tempfile.TemporaryDirectory(prefix="probes-bench-") as tmp:
+        proc, url = start_fake_isp(link)
+        try:
+            ref = reference_mbps(url, 15)
+            old = [probe_measure.measure([f"{url}/stream"], budget.MIN_PROBE_BYTES) for _ in range(old_rule_probes)]
+            ran = []
+            for h in range(hours):
+                now = t0 + timedelta(hours=h)
+                summary = {"cap_bytes": 5 * 10 ** 9, "used_bytes": int(h * 6e6), "start": "2027-03-01",
+                           "resets_at": (t0 + timedelta(days=30)).isoformat()}  # the household: 6 MB an hour
+                doc = probe_file.Reader(Path(tmp)).read()
+                allow, why = budget.allowance(cfg, summary, doc, now.timestamp())
+                if not allow:
+                    continue
+                r = probe_measure.measure([f"{url}/stream"], allow)
+                rec = {"id": f"h{h}", "time": now.isoformat(), "cycle_start": "2027-03-01",
+                       "cycle_used_bytes": summary["used_bytes"], "quiet": True, **r.as_dict()}
+                probe_file.add(Path(tmp), rec, cfg["throttle_threshold_percent"])
+                ran.append((h, allow, r))
+            spent = budget.budget(cfg, 5 * 10 ** 9, probe_file.Reader(Path(tmp)).read(), "2027-03-01")
+        finally:
+            proc.kill()
+            proc.wait()
+    print(f"\ncap5gb: 5 GB cap, 1 % for probes (50 MB), due hourly for 30 days, tbf 80mbit; reference goodput "
+          f"{ref:.2f} Mbit/s")
+    for r in old:
+        print(f"  before (a 1 MB ceiling every hour): {r.mbps} Mbit/s ({r.mbps / ref - 1:+.1%}), {r.stopped_by}, "
+              f"settled {r.settled}")
+    for h, allow, r in ran:
+        err = f"{r.mbps / ref - 1:+.2%}" if r.mbps else "n/a"
+        print(f"  day {h // 24 + 1:2d} {h % 24:02d}:00  ceiling {allow / 1e6:5.1f} MB  read {r.bytes / 1e6:5.1f} MB  "
+              f"{r.mbps} Mbit/s ({err})  {r.stopped_by}{'' if r.settled else '  (marked: did not settle)'}")
+    line = [r.mbps / ref - 1 for _, _, r in ran if r.settled]
+    worst = f"{max(line, key=abs):+.2%}" if line else "n/a"
+    print(f"  {len(ran)} probes of {hours} hourly slots, {len(line)} settled; the map's line (settled probes) worst "
+          f"{worst} (target ±5 %); budget {spent['spent_bytes'] / 1e6:.1f} of {spent['budget_bytes'] / 1e6:.0f} MB")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=5)
-    p.add_argument("--only", default=",".join(CLASSES) + ",throttle")
+    p.add_argument("--only", default=",".join(CLASSES) + ",throttle,cap5gb")
     a = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces)")
@@ -190,6 +239,8 @@ def main():
     for name in a.only.split(","):
         if name == "throttle":
             throttle_scenario()
+        elif name == "cap5gb":
+            cap5gb()
         else:
             bench_class(name, a.runs)
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())

@@ -8,6 +8,7 @@ function renderTestAnswer() {
   if (s && (s.status === "running" || s.status === "paused")) {
     const ev = (s.throttle_events || []).at(-1);
     p.textContent = ev ? `Throttled during this test at ${fmtGB(ev.at_bytes)}: ${fmtMbps(ev.baseline_mbps)} → ${fmtMbps(ev.throttled_mbps)}.`
+      : s.resting ? `Resting the line (${Math.round(s.resting.left_s)} s left): ${s.resting.why}.`
       : `Testing: ${fmtGB(s.total_bytes)} so far` + (s.baseline_speed ? ` at ${fmtMbps(s.baseline_speed)}` : "") + "; no throttle yet.";
   } else if (s && s.status === "connecting") {
     p.textContent = s.problem || "Connecting to the test servers…";

@@ -1,7 +1,9 @@
 "use strict";
 // Speed over the cycle: scheduled probes (and long tests' throttle events) against the GB used this
-// cycle or against the date, the probes' finding marked, the probe budget used. Polls /api/probes
-// every 30 s (probes are minutes apart); self-contained beside dashboard.js.
+// cycle or against the date, the probes' finding marked, the probe budget used. Probes that settled
+// are joined by the line; one that did not (stopped at its byte ceiling or its time) is a hollow dot
+// off the line, its figure only an estimate. Polls /api/probes every 30 s (probes are minutes apart);
+// self-contained beside dashboard.js.
 (() => {
   const $ = (id) => document.getElementById(id);
   const POLL_MS = 30000, HEIGHT = 240;
@@ -10,19 +12,20 @@
   const mbit = (v) => (v == null ? "–" : Number(v).toFixed(v < 10 ? 2 : 1) + " Mbit/s");
   let body = null, view = "gb", chart = null, timer = null;
 
-  // One row per point, sorted by x: [x, probe Mbit/s, long-test Mbit/s] (uPlot wants one x array).
+  // One row per point, sorted by x: [x, settled probe, unsettled probe, long test] in Mbit/s (uPlot wants one x array).
   function rows() {
     const out = [];
     for (const p of body.probes) {
       if (p.mbps == null) continue;
-      out.push([view === "gb" ? p.cycle_used_bytes / 1e9 : Date.parse(p.time) / 1000, p.mbps, null]);
+      const x = view === "gb" ? p.cycle_used_bytes / 1e9 : Date.parse(p.time) / 1000;
+      out.push(p.settled ? [x, p.mbps, null, null] : [x, null, p.mbps, null]);
     }
     for (const e of body.long_tests) {
       const x = view === "gb" ? e.at_cycle_gb : Date.parse(e.start) / 1000;
-      out.push([x, null, e.baseline_mbps], [x, null, e.throttled_mbps]);
+      out.push([x, null, null, e.baseline_mbps], [x, null, null, e.throttled_mbps]);
     }
     out.sort((a, b) => a[0] - b[0]);
-    return [out.map((r) => r[0]), out.map((r) => r[1]), out.map((r) => r[2])];
+    return [0, 1, 2, 3].map((i) => out.map((r) => r[i]));
   }
 
   function marks() {  // where the finding begins and lifts, in this view's x
@@ -57,7 +60,9 @@
       scales: { x: { time: view === "date" }, y: { range: (u, lo, hi) => [0, Math.max(1, hi * 1.1)] } },
       series: [
         view === "gb" ? { label: "GB used this cycle", value: (u, v) => (v == null ? "–" : v.toFixed(2) + " GB") } : {},
-        { label: "Probe", stroke: css("--accent"), paths: () => null, points: { show: true, ...dots(css("--accent"), 7) }, value: (u, v) => mbit(v) },
+        { label: "Probe", stroke: css("--accent"), width: 1.5, spanGaps: true, points: { show: true, ...dots(css("--accent"), 7) }, value: (u, v) => mbit(v) },
+        { label: "Probe (did not settle)", stroke: css("--accent"), paths: () => null,
+          points: { show: true, stroke: css("--accent"), fill: css("--card"), size: 7, width: 1.5 }, value: (u, v) => mbit(v) },
         { label: "Long test (throttle event)", stroke: css("--warn"), paths: () => null, points: { show: true, ...dots(css("--warn"), 7) }, value: (u, v) => mbit(v) },
       ],
       axes: [{ ...axis, ...(view === "gb" ? { label: "GB used this cycle", values: (u, v) => v.map((x) => x + " GB") } : {}) },
@@ -74,7 +79,8 @@
     $("probe-budget").textContent = `${mb(b.spent_bytes)} of ${mb(b.budget_bytes)} (${b.used_percent} %)`;
     $("probe-count").textContent = String(body.probes.length);
     const last = body.probes[body.probes.length - 1];
-    $("probe-last").textContent = last ? `${mbit(last.mbps)}, ${mb(last.bytes)}, ${new Date(last.time).toLocaleString()}` : "–";
+    $("probe-last").textContent = last ? `${mbit(last.mbps)}${last.mbps != null && !last.settled ? " (did not settle: an estimate)" : ""}, ` +
+      `${mb(last.bytes)}, ${new Date(last.time).toLocaleString()}` : "–";
     const interval = body.interval_minutes == null ? "off" : `every ${body.interval_minutes} min`;
     $("probe-next").textContent = s ? `${interval}: ${s.why}` : interval;
   }

@@ -24,7 +24,8 @@ const row = (cells) => { const tr = el("tr"); for (const c of cells) tr.append(e
 function eventWhat(e) {
   if (e.kind === "throttle") {
     const drop = e.baseline_mbps ? Math.round(100 * (1 - e.throttled_mbps / e.baseline_mbps)) : null;
-    return `${fmtMbps(e.baseline_mbps)} → ${fmtMbps(e.throttled_mbps)}` + (drop != null ? ` (${drop} % slower)` : "") +
+    return (e.step ? `step ${e.step}: ` : "") + `${fmtMbps(e.baseline_mbps)} → ${fmtMbps(e.throttled_mbps)}` +
+      (drop != null ? ` (${drop} % slower)` : "") + (e.text ? `; ${e.text}` : "") +
       (e.detected_at ? `; detected at ${fmtClock(e.detected_at)}` : "") + (e.end ? "" : "; still slow when the test ended");
   }
   if (e.kind === "outage") return `no data for ${e.duration_s != null ? fmtDur(e.duration_s) : "the rest of the test"}`;
@@ -58,20 +59,38 @@ function renderRaw(t) {
 
 // ---- charts (uPlot, as on the dashboard) ---------------------------------------------
 // Gaps: a pause (the wall clock moved on while the test's clock did not) and an outage are drawn as
-// breaks in the line, never as a slope between the two sides.
+// breaks in the line, never as a slope between the two sides. Each throttle event is drawn at its own
+// level from its onset to its end, so the steps of a throttle in tiers read as steps.
+function throttles(t) { return t.events.filter((e) => e.kind === "throttle"); }
+function stepAt(t, w) {  // the throttled level of the event under wall time w, or null
+  const e = throttles(t).find((x) => w >= Date.parse(x.start) / 1000 && (!x.end || w < Date.parse(x.end) / 1000));
+  return e ? e.throttled_mbps : null;
+}
 function series(t, byGB) {
-  const xs = [], ys = [];
+  const rows = [];  // [x, Mbit/s, throttled level]
   const outages = t.events.filter((e) => e.kind === "outage").map((e) => [Date.parse(e.start) / 1000, e.end ? Date.parse(e.end) / 1000 : Infinity]);
   let prev = null;
   for (const [s, mbps, bytes, time] of t.points) {
     const w = Date.parse(time) / 1000;
     const inOutage = outages.some(([a, b]) => w >= a && w < b);
     const paused = prev && (w - prev.w) - (s - prev.s) > 5;
-    if (paused || (inOutage && ys.length && ys[ys.length - 1] !== null)) { xs.push(byGB ? bytes / 1e9 : w - 0.001); ys.push(null); }
-    if (!inOutage) { xs.push(byGB ? bytes / 1e9 : w); ys.push(mbps); }
+    if (paused || (inOutage && rows.length && rows[rows.length - 1][1] !== null)) rows.push([byGB ? bytes / 1e9 : w - 0.001, null, null]);
+    if (!inOutage) rows.push([byGB ? bytes / 1e9 : w, mbps, stepAt(t, w)]);
     prev = { w, s };
   }
-  return [xs, ys];
+  // each step begins and ends where its event does, not at the nearest kept point (undefined: no speed sample there)
+  for (const e of throttles(t)) {
+    rows.push([byGB ? e.at_gb : Date.parse(e.start) / 1000, undefined, e.throttled_mbps]);
+    if (e.end) rows.push([byGB ? (e.end_at_bytes || 0) / 1e9 : Date.parse(e.end) / 1000 - 0.001, undefined, e.throttled_mbps]);
+  }
+  rows.sort((a, b) => a[0] - b[0]);
+  return [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2])];
+}
+function renderSteps(t) {  // a throttle in tiers: each step's rates and where it began, in words under the charts
+  const evs = throttles(t);
+  $("steps").hidden = !evs.some((e) => e.step);
+  $("steps").textContent = "Throttle steps: " +
+    evs.map((e) => `${fmtMbps(e.baseline_mbps)} → ${fmtMbps(e.throttled_mbps)} from ${fmtGB(e.at_gb)}`).join("; ") + ".";
 }
 function shade(t, byGB) {
   return (u) => {
@@ -90,7 +109,7 @@ function shade(t, byGB) {
   };
 }
 function chart(t, byGB, box) {
-  const [xs, ys] = series(t, byGB);
+  const [xs, ys, steps] = series(t, byGB);
   if (!xs.length) { box.replaceChildren(el("p", "No speed samples were kept for this test.", "note")); return; }
   const base = xs.map(() => t.baseline_mbps);
   const axis = { stroke: css("--muted"), grid: { stroke: css("--line") }, ticks: { stroke: css("--line") } };
@@ -102,12 +121,14 @@ function chart(t, byGB, box) {
       byGB ? { label: "GB", value: (u, v) => (v == null ? "–" : v.toFixed(3) + " GB") } : {},
       { label: "Speed", stroke: css("--accent"), width: 2, spanGaps: false, points: { show: false }, value: (u, v) => fmtMbps(v) },
       { label: "Baseline", stroke: css("--muted"), width: 1, dash: [6, 4], points: { show: false }, value: (u, v) => fmtMbps(v) },
+      { label: "Throttled level", stroke: css("--bad"), width: 2, spanGaps: false, points: { show: false },
+        paths: uPlot.paths.stepped({ align: 1 }), value: (u, v) => fmtMbps(v) },
     ],
     axes: [{ ...axis, ...(byGB ? { label: "GB downloaded in this test", values: (u, v) => v.map((x) => x + " GB") } : { space: 80 }) },
       { ...axis, label: "Mbit/s", size: 56 }],
     cursor: { show: false }, legend: { live: false },
     hooks: { draw: [shade(t, byGB)] },
-  }, [xs, ys, base], box);
+  }, [xs, ys, base, steps], box);
 }
 
 async function load() {
@@ -120,7 +141,7 @@ async function load() {
   $("when").textContent = `Test ${t.id}: ${fmtWhen(t.start)} to ${fmtWhen(t.end)} (${Intl.DateTimeFormat().resolvedOptions().timeZone})`;
   $("verdict").textContent = t.verdict;
   $("verdict").classList.toggle("throttled", t.throttled);
-  renderEvents(t); renderSummary(t, sys); renderRaw(t);
+  renderEvents(t); renderSummary(t, sys); renderRaw(t); renderSteps(t);
   $("how").replaceChildren(...(t.method || []).map((s) => el("li", s)));
   chart(t, false, $("chart-time")); chart(t, true, $("chart-gb"));
   $("made").textContent = `Made by datacap on ${fmtWhen(new Date().toISOString())} from the numbers it kept for this test.`;

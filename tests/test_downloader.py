@@ -10,8 +10,10 @@ import pytest
 from datacap import config
 from datacap import store as jsonstore
 from conftest import ROOT
+from datacap.measure import history
 from datacap.measure.session import Downloader, State
 from datacap.web import create_app
+from test_throttle import TokenBucket, VolumeThrottle
 
 
 pytestmark = pytest.mark.usefixtures("private_runtime_dir")  # conftest.py
@@ -110,6 +112,69 @@ def test_pause_excludes_time_from_the_average_and_resume_warms_up_again(tmp_path
     snap = d.snapshot()
     assert snap["session_duration"] == pytest.approx(20, abs=0.3)
     assert snap["avg_speed"] == pytest.approx(80, rel=0.02)
+
+
+def run_link(d, clock, pool, seconds, link):
+    """Like run_for, but the bytes come from a link (tests/test_throttle.py) and only while the pool reads."""
+    for _ in range(int(seconds * 10)):
+        clock.t += 0.1
+        clock.wall += 0.1
+        if pool.paused or pool.stopped:
+            link.idle(0.1)
+        else:
+            pool.bytes += int(link.send(0.1))
+        d.tick()
+
+
+def test_an_early_drop_rests_the_line_then_a_volume_throttle_is_told_from_the_start_of_the_test(tmp_path):
+    d, clock, pool = make(tmp_path)
+    link = VolumeThrottle(100, 30, 150e6)
+    run_link(d, clock, pool, 30, link)  # 12 s fast, then a level plateau: the session rests the line
+    snap = d.snapshot()
+    assert pool.paused and snap["status"] == "running" and snap["speed_mbps"] == 0.0
+    assert snap["resting"]["seconds"] == 40
+    assert "resting 40 s to see whether the fast rate comes back" in snap["resting"]["why"]
+    active = snap["session_duration"]
+    d.handle(signal.SIGUSR1)  # a pause and a resume during the rest: the line rests on
+    d.handle(signal.SIGUSR2)
+    run_link(d, clock, pool, 20, link)
+    assert pool.paused and d.snapshot()["session_duration"] == pytest.approx(active, abs=0.2)
+    run_link(d, clock, pool, 40, link)
+    snap = d.snapshot()
+    assert not pool.paused and snap["resting"] is None
+    (ev,) = snap["throttle_events"]
+    assert ev["from_start"] and ev["at_gb"] == pytest.approx(0.15, rel=0.05)
+    assert ev["baseline_mbps"] == pytest.approx(100, rel=0.05)
+    assert snap["session_duration"] == pytest.approx(90 - 40, abs=0.5)  # the rest is not test time
+    d.handle(signal.SIGTERM)
+    (kept,) = history.items(jsonstore.read_json(tmp_path / history.NAME))
+    assert kept["verdict"].startswith("Throttled from the start of this test at 0.15 GB: 100 → 30 Mbit/s; the "
+                                      "fast rate did not come back after 40 s of rest"), kept["verdict"]
+
+
+def test_a_speed_boost_that_comes_back_after_the_rest_is_kept_as_a_burst_in_history(tmp_path):
+    d, clock, pool = make(tmp_path)
+    link = TokenBucket(90, 38, 100e6)
+    run_link(d, clock, pool, 150, link)
+    snap = d.snapshot()
+    assert snap["throttle_events"] == [] and snap["resting"] is None
+    (burst,) = [e for e in snap["events"] if e["kind"] == "burst"]
+    assert burst["came_back"] and snap["baseline_speed"] == pytest.approx(38, rel=0.03)
+    d.handle(signal.SIGTERM)
+    (kept,) = history.items(jsonstore.read_json(tmp_path / history.NAME))
+    assert not kept["throttled"] and kept["burst"]["came_back"]
+    assert f"speed boost: ~{burst['bytes'] / 1e6:.0f} MB at 90 Mbit/s, fast again after" in kept["verdict"]
+
+
+def test_a_test_stopped_during_the_rest_says_the_check_could_not_tell(tmp_path):
+    d, clock, pool = make(tmp_path)
+    run_link(d, clock, pool, 30, VolumeThrottle(100, 30, 150e6))
+    assert d.snapshot()["resting"]
+    d.handle(signal.SIGTERM)
+    (kept,) = history.items(jsonstore.read_json(tmp_path / history.NAME))
+    assert kept["status"] == "stopped" and not kept["throttled"] and kept["burst"]["came_back"] is None
+    assert kept["verdict"].endswith("MB at 100 Mbit/s, then 30 Mbit/s sustained; the test ended before a rest could "
+                                    "tell a speed boost from a throttle."), kept["verdict"]
 
 
 def test_wall_clock_jumps_do_not_touch_speeds(tmp_path):

@@ -13,7 +13,8 @@ import requests
 
 from conftest import need
 from datacap import store
-from datacap.measure import probe_file
+from datacap.measure import history
+from datacap.measure.probe import file as probe_file
 from datacap.notify import discovery, mqtt
 from harness import free_port, wait_for
 
@@ -140,7 +141,8 @@ def test_home_assistant_receives_every_discovery_config_and_state(broker, sub, s
     assert set(state) == set(discovery.ENTITIES) | {"cycle_start_at", "today_start_at"}  # + the last_reset values
     for object_id, c in configs.items():
         assert c["state_topic"] == f"{BASE}/state" and c["availability_topic"] == f"{BASE}/availability"
-        assert c["value_template"] == f"{{{{ value_json.{object_id} }}}}"
+        assert c["value_template"] == discovery.ENTITIES[object_id][2].get("value_template",
+                                                                            f"{{{{ value_json.{object_id} }}}}")
         assert c["device"]["identifiers"] == [f"datacap_{NODE}"]
     assert len({c["unique_id"] for c in configs.values()}) == len(configs)
     assert configs["cycle_used"]["device_class"] == "data_size" and configs["cycle_used"]["unit_of_measurement"] == "GB"
@@ -255,3 +257,43 @@ def test_a_frozen_server_reads_offline_after_the_keep_alive_and_online_when_it_t
     finally:
         s.proc.send_signal(signal.SIGCONT)
     wait_for(lambda: watch.last(f"{BASE}/availability") == "online", 15, "online again after it thaws")
+
+
+def kept_throttled_test():
+    """A finished test as history.json keeps it: 80 Mbit/s, then 16 from 0.6 GB until it ended."""
+    events = [{"kind": "throttle", "start": "2027-01-15T08:01:00+00:00", "end": None, "at_bytes": 600_000_000,
+               "at_gb": 0.6, "baseline_mbps": 80.0, "throttled_mbps": 16.0}]
+    snap = {"session_id": "0a1b2c3d4e5f", "status": "stopped", "reason": "stopped by user",
+            "session_start": "2027-01-15T08:00:00+00:00", "session_duration": 150.0, "total_bytes": 900_000_000,
+            "total_gb": 0.9, "streams": 4, "urls": ["http://isp.test/f"], "baseline_speed": 80.0, "avg_speed": 48.0,
+            "peak_speed": 81.0, "threshold_percent": 50, "events": events, "history": [], "data_points": []}
+    return history.record(snap, "2027-01-15T08:02:30+00:00")
+
+
+def test_the_last_tests_verdict_is_an_entity_that_keeps_its_value_after_the_test(broker, sub, server, fake_isp):
+    b = broker()
+    watch = sub(b)
+    s = server(mqtt=b.settings(), test_urls=[fake_isp(rate_mbps=40).url()], streams=1)
+    configs = wait_for(lambda: configs_seen(watch), 10, "every discovery config")
+    assert configs["last_test"]["json_attributes_topic"] == f"{BASE}/state"
+    assert configs["last_test_throttled"]["device_class"] == "problem"
+    state = wait_for(watch.state, 10, "the first state")
+    assert state["last_test"] == {"verdict": None} and state["last_test_throttled"] is None  # no test yet: unknown
+    kept = kept_throttled_test()
+    history.append(s.data_dir, kept)  # as the downloader does when its test ends
+    state = wait_for(lambda: (watch.state() or {}).get("last_test_throttled") == "ON" and watch.state(), 15,
+                     "the kept test's verdict")
+    assert state["throttled"] == "OFF" and state["test_status"] == "idle"  # no test runs: "Throttled" is off ...
+    assert state["last_test"]["verdict"] == kept["verdict"]  # ... the last test's verdict stays
+    assert (state["last_test"]["at_gb"], state["last_test"]["from_mbps"], state["last_test"]["to_mbps"]) == (0.6, 80, 16)
+    metrics = s.get("/metrics").text
+    assert "datacap_last_test_throttled 1.0" in metrics and "datacap_last_test_throttle_at_bytes 6e+08" in metrics
+    s.post("/api/start")  # a real test: while it runs and after it ends, the entity is a finished test's
+    wait_for(lambda: s.stats()["status"] == "running", 10, "the test to start")
+    time.sleep(6)
+    assert watch.state()["last_test"]["id"] == kept["id"]
+    s.post("/api/stop")
+    state = wait_for(lambda: (watch.state() or {}).get("last_test_throttled") == "OFF" and watch.state(), 20,
+                     "the new test's verdict once it ended")
+    assert state["last_test"]["verdict"].startswith("No throttling in ") and state["last_test"]["id"] != kept["id"]
+    assert "datacap_last_test_throttled 0.0" in s.get("/metrics").text

@@ -1,7 +1,7 @@
 """GET /api/probes and the probe gauges in /metrics, over a probes.json written by its own writer."""
 from datetime import datetime, timedelta, timezone
 
-from datacap.measure import probe_file
+from datacap.measure.probe import file as probe_file
 from datacap.usage.current import CycleReader
 from datacap.web import create_app
 
@@ -62,6 +62,7 @@ def test_the_finding_and_its_lift_are_news_once_each_by_stable_id(tmp_path):
     t = datetime.now(timezone.utc)
     for i in (5, 6):
         probe_file.add(tmp_path, {"id": f"p{i}", "time": t.isoformat(), "cycle_start": start, "mbps": 89,
-                                  "cycle_used_bytes": i * 10 ** 9, "bytes": 10 ** 6, "quiet": True}, 50)
+                                  "cycle_used_bytes": i * 10 ** 9, "bytes": 10 ** 6, "quiet": True,
+                                  "stopped_by": "settled", "settled": True}, 50)
     keys = [n.key for n in events.news(v, host="pi") if n.key.startswith("probe-")]
     assert keys == [f"probe-throttle:{start}:p3", f"probe-lift:{start}:p3:lift"]

@@ -1,7 +1,8 @@
 """Passive throttle finding across probes, told against the cycle's usage; probes.json stays bounded."""
 from datetime import datetime, timedelta, timezone
 
-from datacap.measure import probe_file, probe_finding
+from datacap.measure.probe import budget, file as probe_file
+from datacap.measure.probe import finding as probe_finding
 
 T0 = datetime(2026, 11, 3, 12, tzinfo=timezone.utc)
 
@@ -51,6 +52,16 @@ def test_busy_link_probes_and_failed_probes_are_not_judged():
     assert probe_finding.find(ps, 50) == []
 
 
+def test_probes_that_did_not_settle_are_not_judged():
+    ps = probes([95, 94, 96, 95, 83, 40, 41, 95])  # 83: a 1-MB probe stopped at its ceiling reads 13 % low
+    for p in ps[4:7]:
+        p.update(stopped_by="bytes", settled=False)
+    assert probe_finding.find(ps, 50) == []  # before: a step down to 40 Mbit/s "since ~45 GB"
+    for p in ps[4:7]:
+        p.update(stopped_by="settled", settled=True)
+    assert len(probe_finding.find(ps, 50)) == 1
+
+
 def test_probes_file_keeps_this_cycle_and_twelve_before_thinned(tmp_path, monkeypatch):
     monkeypatch.setattr(probe_file, "PAST_CYCLE_KEPT", 5)
     for month in range(1, 16):
@@ -68,5 +79,5 @@ def test_probes_file_keeps_this_cycle_and_twelve_before_thinned(tmp_path, monkey
 def test_budget_counts_every_probe_of_the_cycle_whatever_its_outcome():
     doc = {"probes": probes([95, None, 90], probe_mb=30), "findings": []}
     doc["probes"][1]["stopped_by"] = "cancelled"
-    b = probe_file.budget({"probe_budget_percent": 1}, 10 * 10 ** 9, doc, "2026-11-01")
+    b = budget.budget({"probe_budget_percent": 1}, 10 * 10 ** 9, doc, "2026-11-01")
     assert b == {"budget_bytes": 10 ** 8, "spent_bytes": 9 * 10 ** 7, "left_bytes": 10 ** 7, "used_percent": 90.0}

@@ -1,7 +1,8 @@
 """The probe's stopping rule on simulated links: slow start, then a steady rate; ceilings; errors."""
 import pytest
 
-from datacap.measure import probe, probe_streams
+from datacap.measure.probe import measure as probe
+from datacap.measure.probe import streams as probe_streams
 
 
 class Clock:

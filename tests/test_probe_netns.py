@@ -17,7 +17,7 @@ from harness import ROOT, wait_for
 from netns import start_fake_isp
 from probe_isp import Background, Controller, veth
 
-from datacap.measure import probe_file
+from datacap.measure.probe import file as probe_file
 from datacap.usage import cycles
 
 MB = 10 ** 6

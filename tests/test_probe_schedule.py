@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from datacap import store
-from datacap.measure import probe_file
+from datacap.measure.probe import budget
+from datacap.measure.probe import file as probe_file
 from datacap.supervise import probe_schedule
 from datacap.supervise.probe_schedule import ProbeSchedule
 
@@ -49,12 +50,12 @@ def world(tmp_path):
     return w
 
 
-def add_probe(w, minutes_ago=0, mbytes=5, mbps=80.0):
+def add_probe(w, minutes_ago=0, mbytes=1, mbps=80.0, stopped_by="settled"):
     summary = w["sched"].cycle.summary(w["sched"].cfg, w["now"])
     probe_file.add(w["dir"], {"id": f"p{minutes_ago}{mbytes}", "cycle_start": summary["start"],
                               "time": (w["now"] - timedelta(minutes=minutes_ago)).isoformat(),
                               "cycle_used_bytes": 10 ** 10, "bytes": mbytes * 10 ** 6, "mbps": mbps, "quiet": True,
-                              "stopped_by": "settled"}, 50)
+                              "stopped_by": stopped_by, "settled": stopped_by == "settled"}, 50)
 
 
 def test_first_probe_starts_once_the_link_has_been_quiet_for_three_seconds(world):
@@ -62,7 +63,7 @@ def test_first_probe_starts_once_the_link_has_been_quiet_for_three_seconds(world
     assert world["decide_after"](probe_schedule.QUIET_FOR_S - 1) == 0
     assert world["sched"].status["why"] == "waiting for the link to stay quiet"
     allow = world["decide_after"](1.5)
-    assert probe_file.MIN_PROBE_BYTES <= allow <= CAP_GB * 1e9 / 100
+    assert budget.MIN_PROBE_BYTES <= allow <= CAP_GB * 1e9 / 100
 
 
 def test_no_probe_while_other_traffic_fills_the_link(world):
@@ -101,12 +102,45 @@ def test_none_after_the_budget_is_spent(world):
 
 
 def test_probe_size_is_the_budget_paced_over_the_rest_of_the_cycle(world):
-    add_probe(world, minutes_ago=120, mbytes=200)
+    add_probe(world, minutes_ago=180)  # the line settles in 1 MB
+    add_probe(world, minutes_ago=120, mbytes=200, stopped_by="cancelled")  # cut short by a test: it counts
     world["live"]()
     allow = world["decide_after"](5)
     resets = datetime.fromisoformat(world["sched"].cycle.summary(world["sched"].cfg, NOW)["resets_at"])
     probes_left = max(1, (resets - NOW).total_seconds() / 1800)
-    assert allow == pytest.approx(min(800e6, probe_file.SHARE_FACTOR * 800e6 / probes_left), rel=0.01)
+    assert allow == pytest.approx(min(800e6, budget.SHARE_FACTOR * 800e6 / probes_left), rel=0.01)
+
+
+def test_probes_become_fewer_and_larger_when_the_paced_share_is_below_what_the_line_needs(world):
+    (world["dir"] / "config.json").write_text(json.dumps({"data_cap_gb": 5, "probe_interval_minutes": 60,
+                                                          "probe_budget_percent": 1}))  # 50 MB a cycle
+    world["sched"].reload()
+    add_probe(world, minutes_ago=61, mbytes=12)  # an 80 Mbit/s line settled in 12 MB
+    world["live"](used_gb=1)
+    assert world["decide_after"](5) == 0  # before: a 1 MB probe every hour, each stopped unsettled at its ceiling
+    why = world["sched"].status["why"]
+    resets = datetime.fromisoformat(world["sched"].cycle.summary(world["sched"].cfg, NOW)["resets_at"])
+    spacing_h = (resets - NOW).total_seconds() * 18e6 / 38e6 / 3600  # time left x need / budget left
+    assert why == f"pacing: a probe that can settle needs ~18 MB; the budget left allows one every {spacing_h:.1f} h"
+    world["now"] = NOW + timedelta(hours=spacing_h + 0.1)
+    assert world["decide_after"](1) == 18_000_000
+
+
+def test_no_probe_when_the_budget_left_cannot_pay_for_one_that_settles(world):
+    (world["dir"] / "config.json").write_text(json.dumps({"data_cap_gb": 5, "probe_interval_minutes": 60,
+                                                          "probe_budget_percent": 1}))
+    world["sched"].reload()
+    for days in (25, 20, 15, 10):
+        add_probe(world, minutes_ago=days * 1440, mbytes=12)  # 48 of the 50 MB: 2 MB left, an 18-MB need
+    world["live"](used_gb=1)
+    assert world["decide_after"](5) == 0  # before: a 2 MB probe that stopped at its ceiling, marked unsettled
+    assert world["sched"].status["why"] == "the probe budget left (2.0 MB) is less than a probe that can settle needs"
+
+
+def test_a_probe_that_did_not_settle_makes_the_next_one_larger(world):
+    add_probe(world, minutes_ago=600, mbytes=3)  # settled once in 3 MB: the line needs about 4.5
+    add_probe(world, minutes_ago=300, mbytes=4, stopped_by="bytes")  # then 4 MB were not enough
+    assert budget.need_bytes(probe_file.Reader(world["dir"]).read()) == 8_000_000
 
 
 def test_none_in_the_last_two_percent_of_the_cap(world):

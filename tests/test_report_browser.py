@@ -80,3 +80,42 @@ def test_report_fits_a_360_px_phone(server, chromium, scheme):  # noqa: F811
     overflow = p.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     ctx.close()
     assert overflow <= 0
+
+
+def two_step_test(test_id="5e0f1d2c3b4a"):
+    """A kept test: 80 Mbit/s, then 20 from 40 s, then 4 from 85 s (two throttle tiers, two events)."""
+    points, total = [], 0
+    for s in range(1, 130):
+        mbps = 80.0 if s < 40 else 20.0 if s < 85 else 4.0
+        total += int(mbps * 125_000)
+        points.append({"t": s, "time": iso(s), "mbps": mbps, "bytes": total})
+    first, second = points[38]["bytes"], points[83]["bytes"]
+    events = [
+        {"kind": "throttle", "start": iso(39.5), "end": iso(84.5), "at_bytes": first, "at_gb": round(first / 1e9, 4),
+         "baseline_mbps": 80.0, "throttled_mbps": 20.0, "detected_at": iso(52), "end_at_bytes": second},
+        {"kind": "throttle", "start": iso(84.5), "end": None, "at_bytes": second, "at_gb": round(second / 1e9, 4),
+         "baseline_mbps": 20.0, "throttled_mbps": 4.0, "detected_at": iso(97), "end_at_bytes": None, "step": 2},
+    ]
+    snap = {"session_id": test_id, "status": "stopped", "reason": "stopped by user", "session_start": iso(0),
+            "session_duration": 129.0, "total_bytes": total, "total_gb": round(total / 1e9, 4), "streams": 4,
+            "urls": ["http://isp.test/file"], "baseline_speed": 80.0, "avg_speed": 30.0, "peak_speed": 80.5,
+            "threshold_percent": 50, "events": events, "history": points[::10], "data_points": points[-60:],
+            "url_errors": []}
+    return history.record(snap, iso(130))
+
+
+def test_report_draws_each_step_of_a_throttle_in_tiers_and_names_them(server, page):  # noqa: F811
+    s = server()
+    t = two_step_test()
+    assert t["verdict"] == ("Throttled after 0.39 GB of this test: 80.0 → 20.0 Mbit/s (75 % slower), then after "
+                            "0.50 GB: 20.0 → 4.0 Mbit/s; still slow when the test ended.")
+    history.append(s.data_dir, t)
+    page.goto(s.url + f"/report/{t['id']}")
+    page.wait_for_selector("#report[aria-busy=false]", timeout=5000)
+    assert page.locator("#steps").inner_text() == ("Throttle steps: 80.0 Mbit/s → 20.0 Mbit/s from 0.390 GB; "
+                                                   "20.0 Mbit/s → 4.0 Mbit/s from 0.502 GB.")
+    assert "step 2: 20.0 Mbit/s → 4.0 Mbit/s" in page.locator("#events").inner_text()
+    for box in ("#chart-time", "#chart-gb"):  # the level line of each step, in uPlot's legend and on the canvas
+        assert "Throttled level" in page.locator(f"{box} .u-legend").inner_text()
+    assert page.console_errors == [], page.console_errors
+

@@ -6,7 +6,7 @@ import pytest
 
 from datacap.measure.speed import SpeedMeter
 from datacap.measure.monitor import LinkMonitor
-from datacap.measure.throttle import two_level_split
+from datacap.measure.plateau import two_level_split
 
 MBIT = 1e6 / 8  # bytes per second in 1 Mbit/s
 WALL0 = 1_700_000_000.0
@@ -16,18 +16,80 @@ def iso(epoch):
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds")
 
 
-def run(rate_at, seconds, threshold=50, baseline_seconds=10, step=0.1):
-    """Drive SpeedMeter + ThrottleDetector with exact cumulative bytes of a rate function (bytes/s)."""
-    meter, det = SpeedMeter(), LinkMonitor(threshold, baseline_seconds, iso)
-    total, t = 0.0, 0.0
-    meter.add(0.0, 0, WALL0)
-    while t < seconds:
+class RateLink:
+    """A link whose rate is a function of time (congestion, a shaper someone switches); it goes on during a rest."""
+
+    def __init__(self, rate_at):
+        self.rate_at, self.t = rate_at, 0.0
+
+    def send(self, dt):
         # integrate the rate over this step in small slices so steps inside a sample are exact
-        for k in range(10):
-            total += rate_at(t + (k + 0.5) * step / 10) * step / 10
-        t = round(t + step, 6)
-        for b in meter.add(t, int(total), WALL0 + t):
+        n = sum(self.rate_at(self.t + (k + 0.5) * dt / 10) * dt / 10 for k in range(10))
+        self.t = round(self.t + dt, 6)
+        return n
+
+    def idle(self, seconds):
+        self.t += seconds
+
+
+class VolumeThrottle:
+    """`fast` Mbit/s until `after_bytes` have crossed the line, then `slow` for good, rested or not."""
+
+    def __init__(self, fast, slow, after_bytes):
+        self.fast, self.slow, self.after, self.sent = fast * MBIT, slow * MBIT, after_bytes, 0.0
+
+    def send(self, dt):
+        n = min(self.fast * dt, max(0.0, self.after - self.sent))  # fast up to the mark ...
+        n += self.slow * (dt - n / self.fast)  # ... and slow for the rest of the step
+        self.sent += n
+        return n
+
+    def idle(self, seconds):
+        pass
+
+
+class TokenBucket:
+    """A speed boost: `peak` Mbit/s while the bucket has tokens, `rate` after; it fills at `rate`, also at rest."""
+
+    def __init__(self, peak, rate, bucket_bytes):
+        self.peak, self.rate, self.size = peak * MBIT, rate * MBIT, bucket_bytes
+        self.tokens = bucket_bytes
+
+    def send(self, dt):
+        self.tokens = min(self.size, self.tokens + self.rate * dt)
+        n = min(self.peak * dt, max(self.tokens, self.rate * dt))
+        self.tokens -= min(n, self.tokens)
+        return n
+
+    def idle(self, seconds):
+        self.tokens = min(self.size, self.tokens + self.rate * seconds)
+
+
+def drive(link, seconds, threshold=50, baseline_seconds=10, step=0.1):
+    """SpeedMeter + LinkMonitor on a fake clock, fed `link.send(step)` bytes per sample; a rest when the
+    monitor asks, as the session does it (streams paused: link.idle(s); the wall clock runs on, the test's
+    does not; the next bin starts a slow start). Returns (meter, monitor, [(wall second, rest s)])."""
+    meter, det = SpeedMeter(), LinkMonitor(threshold, baseline_seconds, iso)
+    total = active = wall = 0.0
+    rests = []
+    meter.add(0.0, 0, WALL0)
+    while active < seconds:
+        if det.rest_wanted:
+            rests.append((wall, det.rest_wanted))
+            link.idle(det.rest_wanted)
+            wall += det.rest_wanted
+            det.resting()
+            meter.restart_warmup()
+        total += link.send(step)
+        active, wall = round(active + step, 6), wall + step
+        for b in meter.add(active, int(total), WALL0 + wall):
             det.feed(b, iso)
+    return meter, det, rests
+
+
+def run(rate_at, seconds, threshold=50, baseline_seconds=10, step=0.1):
+    """drive() on a link with this rate (bytes/s) at each second of the test."""
+    meter, det, _ = drive(RateLink(rate_at), seconds, threshold, baseline_seconds, step)
     return meter, det
 
 

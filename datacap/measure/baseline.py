@@ -4,7 +4,10 @@
   the first second that is not more than RISE above every earlier one, or after WARMUP_MAX_S;
 - a second becomes *ordinary* LAG_S seconds after it was measured, and no sooner than the
   speed is back above the open level if it is below it (`hold`), so the seconds that are
-  forming a throttle never pull the baseline down before the detector has decided;
+  forming a throttle never pull the baseline down before the detector has decided; but a drop
+  judged for HOLD_MAX_S without becoming a throttle is the link's speed: its older seconds
+  become ordinary (before, a link swinging below the open level held an hour of seconds back
+  and froze the baseline);
 - the baseline is the median of the last WINDOW_S ordinary seconds taken BLOCK_S at a time
   (the median of their 5-s means; of the seconds themselves while there are fewer than three
   blocks), revisited every second while no event is open: a few odd seconds never move it, and on
@@ -15,11 +18,14 @@
 import statistics
 from collections import deque
 
+from datacap.measure.throttle import LONG_PLATEAU_S
+
 RISE = 1.10  # a second this much faster than every earlier one: TCP is still ramping up
 WARMUP_MAX_S = 30  # a rate that keeps creeping up this long is the link's, not slow start's
 LAG_S = 12  # a throttle's plateau (measure/throttle.py) judges against the baseline of its onset
 WINDOW_S = 60
 BLOCK_S = 5
+HOLD_MAX_S = 2 * LONG_PLATEAU_S  # the detector decides a drop within its longest plateau; twice that is no throttle
 
 
 def block_median(rates, count):
@@ -67,7 +73,8 @@ class Baseline:
         if len(self._first) < self.n:
             self._first.append(b.bytes)
         self._pending.append(b)
-        while not hold and self._pending and self._pending[-1].index - self._pending[0].index >= LAG_S:
+        lag = HOLD_MAX_S if hold else LAG_S
+        while self._pending and self._pending[-1].index - self._pending[0].index >= lag:
             self._take(self._pending.popleft())
         self._update()
 

@@ -10,7 +10,8 @@ Every event is a dict with `kind` (`throttle`, `outage`, `congestion`, `burst`),
   baseline and the speed fell below SWING_LOW and came back above SWING_HIGH at least MIN_SWINGS
   times. An event ends when that has not been so for CALM_S seconds in a row (its `end` is the
   first of them): a lossy link hovering at the edge is one long event, not one a minute;
-- burst: `bytes`, `burst_mbps`, `sustained_mbps`, `text`.
+- burst: `bytes`, `burst_mbps`, `sustained_mbps`, `text`, `rest_s` and `came_back` (the refill
+  check's rest and whether the fast rate came back after it; null until it knows).
 """
 import statistics
 from collections import deque
@@ -58,9 +59,6 @@ class OutageTracker:
         event["duration_s"] = round(b.wall_start - self._t0, 1)
         return event, []
 
-    def duration_s(self, now_wall):
-        return now_wall - self._t0 if self.event else 0.0
-
 
 class CongestionTracker:
     """Speed that swings widely and keeps coming back near the baseline."""
@@ -78,8 +76,7 @@ class CongestionTracker:
         self.bins.append(b)
         if len(self.bins) < MIN_SECONDS:
             return None
-        rates = [x.bytes for x in self.bins]
-        smooth = [statistics.fmean(rates[i:i + SMOOTH_S]) for i in range(len(rates) - SMOOTH_S + 1)]
+        smooth = smoothed([x.bytes for x in self.bins])
         deciles, quartiles = statistics.quantiles(smooth, n=10), statistics.quantiles(smooth, n=4)
         spread = (deciles[-1] - deciles[0]) / baseline
         self.congested = ((quartiles[-1] - quartiles[0]) / baseline >= MIN_IQR
@@ -102,10 +99,23 @@ class CongestionTracker:
                 self.event, self._last_end, self._calm_since = None, self._calm_since, None
         return opened
 
+    def band_low(self, before_wall):
+        """The low edge of the band the link swung in before `before_wall`: the 10th percentile of its
+        3-s averages (bytes/s), or None with fewer than MIN_SECONDS seconds to judge."""
+        rates = [x.bytes for x in self.bins if x.wall_start < before_wall]
+        if len(rates) < MIN_SECONDS:
+            return None
+        return statistics.quantiles(smoothed(rates), n=10)[0]
+
     def restart_after(self, wall):
         """Forget the seconds before `wall` (a throttle or outage interrupted the picture)."""
         while self.bins and self.bins[0].wall_start < wall:
             self.bins.popleft()
+
+
+def smoothed(rates):
+    """The SMOOTH_S-second averages of a run of 1-s rates."""
+    return [statistics.fmean(rates[i:i + SMOOTH_S]) for i in range(len(rates) - SMOOTH_S + 1)]
 
 
 def swings(smooth, baseline):
@@ -119,10 +129,13 @@ def swings(smooth, baseline):
     return count
 
 
-def burst_event(first, cand, iso):
-    """The initial burst: from the first bytes to the change point."""
-    size, burst_bps = cand.at_bytes, cand.baseline_bps
-    return {"kind": "burst", "start": iso(first.wall_start), "end": iso(cand.onset), "bytes": size,
-            "burst_mbps": round(mbps(burst_bps), 3), "sustained_mbps": round(mbps(cand.low_bps), 3),
-            "text": f"~{size / 1e6:.0f} MB at {mbps(burst_bps):.0f} Mbit/s, then {mbps(cand.low_bps):.0f} "
-                    f"Mbit/s sustained"}
+def burst_text(cand):
+    return (f"~{cand.at_bytes / 1e6:.0f} MB at {mbps(cand.baseline_bps):.0f} Mbit/s, then {mbps(cand.low_bps):.0f} "
+            f"Mbit/s sustained")
+
+
+def burst_event(first, cand, iso, text):
+    """The initial burst: from the first bytes to the change point; `came_back` once the refill check knows."""
+    return {"kind": "burst", "start": iso(first.wall_start), "end": iso(cand.onset), "bytes": cand.at_bytes,
+            "burst_mbps": round(mbps(cand.baseline_bps), 3), "sustained_mbps": round(mbps(cand.low_bps), 3),
+            "text": text, "rest_s": None, "came_back": None}

@@ -159,6 +159,29 @@ def _dur(s):
     return f"{s // 3600} h {s % 3600 // 60} min" if s >= 3600 else f"{s // 60} min {s % 60} s" if s >= 60 else f"{s} s"
 
 
+def _throttle_text(throttles):
+    """The first throttle, each further step of it ("then after ..."), and whether the speed came back."""
+    e = throttles[0]
+    if e.get("from_start") and isinstance(e.get("text"), str):  # the refill check's words (measure/refill.py)
+        text = e["text"][:1].upper() + e["text"][1:]
+    else:
+        drop = 100 * (1 - e["throttled_mbps"] / e["baseline_mbps"]) if e.get("baseline_mbps") else 0
+        text = (f"Throttled after {e['at_gb']:.2f} GB of this test: {e['baseline_mbps']:.1f} → "
+                f"{e['throttled_mbps']:.1f} Mbit/s ({drop:.0f} % slower)")
+    if e.get("at_cycle_gb") is not None and e["at_cycle_gb"] >= e["at_gb"]:  # else the count missed the test
+        text += f", at {e['at_cycle_gb']:.2f} GB into the billing cycle"
+    last = e
+    for step in throttles[1:]:
+        if not step.get("step") or step.get("start") != last.get("end"):
+            break
+        text += (f", then after {step['at_gb']:.2f} GB: {step['baseline_mbps']:.1f} → {step['throttled_mbps']:.1f} "
+                 f"Mbit/s")
+        last = step
+    text += "; the speed came back later" if last.get("end") else "; still slow when the test ended"
+    separate = sum(1 for x in throttles if not x.get("step"))
+    return text + (f" ({separate} throttles in all)" if separate > 1 else "")
+
+
 def verdict(t):
     """The test's result in one sentence, the way a user would tell their ISP."""
     throttles = [e for e in t["events"] if e["kind"] == "throttle"]
@@ -167,18 +190,12 @@ def verdict(t):
         return ("No test server reachable — is the internet down?" if t["url_errors"]
                 else f"No data was downloaded ({t['reason'] or t['status']}).")
     if throttles:
-        e = throttles[0]
-        drop = 100 * (1 - e["throttled_mbps"] / e["baseline_mbps"]) if e.get("baseline_mbps") else 0
-        text = (f"Throttled after {e['at_gb']:.2f} GB of this test: {e['baseline_mbps']:.1f} → "
-                f"{e['throttled_mbps']:.1f} Mbit/s ({drop:.0f} % slower)")
-        if e.get("at_cycle_gb") is not None and e["at_cycle_gb"] >= e["at_gb"]:  # else the count missed the test
-            text += f", at {e['at_cycle_gb']:.2f} GB into the billing cycle"
-        text += "; the speed came back later" if e.get("end") else "; still slow when the test ended"
-        if len(throttles) > 1:
-            text += f" ({len(throttles)} throttles in all)"
-        return text + "."
+        return _throttle_text(throttles) + "."
     base = f" at a steady {t['baseline_mbps']:.1f} Mbit/s" if t["baseline_mbps"] else ""
     text = f"No throttling in {t['total_gb']:.2f} GB over {_dur(t['duration_s'])}{base}"
+    burst = t["burst"]
+    if burst and isinstance(burst.get("text"), str):
+        text += "; " + (burst["text"] if burst.get("came_back") else "initial burst: " + burst["text"])
     if outages:
         down = sum(e.get("duration_s") or 0 for e in outages)
         text += f"; {len(outages)} outage{'s' if len(outages) > 1 else ''} ({_dur(down)} without data)"

@@ -1,6 +1,7 @@
 """One test session: stream from test URLs, measure speed, detect throttling; the writer of downloader.json.
 
 Signals: TERM/INT stop, USR1 pause, USR2 resume, HUP reload config (a new threshold applies at once).
+The line rests (streams paused, the test's clock stopped) when the refill check asks (measure/refill.py).
 """
 import logging
 import os
@@ -66,6 +67,7 @@ class Downloader:
         self.cap = CapGuard(data_dir, self.started_wall)
         self.cycle_gb_at_start = self._cycle_gb()
         self._kept = False  # the finished test is in history.json
+        self.rest_until = None  # (monotonic end, seconds) of a rest the refill check asked for
 
     def _set_state(self, state, reason=None):
         log.info("%s -> %s%s", self.state.value, state.value, f" ({reason})" if reason else "")
@@ -80,10 +82,11 @@ class Downloader:
             self.pool.pause()
             self._set_state(State.PAUSED)  # RUNNING -> PAUSED
         elif signum == signal.SIGUSR2 and self.state is State.PAUSED:
-            self.meter.restart_warmup(self.active_s)
+            self.meter.restart_warmup()
             self._last_clock = self.clock()
             self.per_stream.restart()
-            self.pool.resume()
+            if self.rest_until is None:  # else the line rests on until the rest is over
+                self.pool.resume()
             self._set_state(State.RUNNING if self.pool.total_bytes() else State.CONNECTING)  # PAUSED -> RUNNING
         elif signum == signal.SIGHUP:
             self.cfg = process.reload_config(self.config_path, self.cfg, log)
@@ -92,6 +95,8 @@ class Downloader:
     def stop(self, state, reason):
         if self.state in (State.CONNECTING, State.RUNNING, State.PAUSED):
             self.pool.stop()
+            self.rest_until = None
+            self.detector.finish()
             self._set_state(state, reason)  # RUNNING/PAUSED -> STOPPED/FINISHED/ERROR
 
     @property
@@ -102,7 +107,9 @@ class Downloader:
     def tick(self):
         """Sample counters, close bins, feed the detector, enforce limits, write the file."""
         now = self.clock()
-        if self.state in (State.RUNNING, State.CONNECTING):
+        if self.rest_until is not None and now >= self.rest_until[0]:
+            self._end_rest()
+        if self.state in (State.RUNNING, State.CONNECTING) and self.rest_until is None:
             self.active_s += now - self._last_clock
             backoff = self.pool.in_backoff()
             if backoff:  # a silent stream is not a failure: slow links have them
@@ -116,10 +123,36 @@ class Downloader:
                 self._set_state(State.RUNNING)  # CONNECTING -> RUNNING: the first bytes arrived
             self._mark_cycle(total)
             self._enforce_limits(total, now)
+            if self.detector.rest_wanted and not self.done:
+                self._start_rest(now)
         self._last_clock = now
         interval = self.cfg["update_interval_seconds"]
         if self._last_write is None or now - self._last_write >= interval:
             self.write()
+
+    def _start_rest(self, now):
+        """Rest the line so a speed boost's bucket can fill again (measure/refill.py)."""
+        seconds = self.detector.rest_wanted
+        self.detector.resting()
+        self.pool.pause()
+        self.rest_until = (now + seconds, seconds)
+        log.info("resting the line for %d s: does the fast rate come back?", seconds)
+        self.write()
+
+    def _end_rest(self):
+        self.rest_until = None
+        if self.state is State.RUNNING:  # paused by the user meanwhile: Resume starts the streams
+            self.meter.restart_warmup()
+            self.per_stream.restart()
+            self.pool.resume()
+        log.info("rest over: measuring again")
+
+    def _rest_fields(self):
+        if self.rest_until is None:
+            return None
+        end, seconds = self.rest_until
+        return {"seconds": seconds, "left_s": round(max(0.0, end - self.clock()), 1),
+                "why": self.detector.refill.text()}
 
     def _mark_cycle(self, total):
         """A throttle event also says where it was in the billing cycle (the collector's count, one owner)."""
@@ -191,7 +224,9 @@ class Downloader:
             "status": self.state.value, "reason": self.reason, "pid": os.getpid(),
             "session_id": self.session_id, "session_start": iso(self.started_wall),
             "updated_at": iso(self.wall()), "update_interval_seconds": self.cfg["update_interval_seconds"],
-            "speed_mbps": round(mbps(self.meter.rate_bps()), 3) if self.state is State.RUNNING else 0.0,
+            "speed_mbps": round(mbps(self.meter.rate_bps()), 3)
+            if self.state is State.RUNNING and self.rest_until is None else 0.0,
+            "resting": self._rest_fields(),
             "avg_speed": round(mbps(total / self.active_s), 3) if self.active_s > 0 else 0.0,
             # the fastest closed second; bytes before the first bin closes count in the average only,
             # so the peak is never shown below the average (a test of a few seconds)

@@ -33,7 +33,6 @@ class SpeedMeter:
     """Turns (active time, session bytes) samples into a live rate and closed 1-s bins."""
 
     def __init__(self):
-        self.bins_closed = 0
         self.peak_bps = 0.0
         self._recent = deque()  # (active_t, bytes) for the live rate
         self._bin_bytes = 0.0
@@ -42,7 +41,7 @@ class SpeedMeter:
         self._last = None  # (active_t, bytes)
         self._restart = True
 
-    def restart_warmup(self, active_t=None):
+    def restart_warmup(self):
         """After a resume: the next bin starts a new slow start."""
         self._restart = True
         self._recent.clear()
@@ -77,7 +76,6 @@ class SpeedMeter:
         b = Bin(index, self._bin_start_bytes, self._bin_bytes, wall_start,
                 usable=not self._bin_dirty, restart=self._restart)
         self._restart = False
-        self.bins_closed += 1
         self.peak_bps = max(self.peak_bps, self._bin_bytes)
         self._bin_start_bytes += round(self._bin_bytes)
         self._bin_bytes = 0.0

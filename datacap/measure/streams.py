@@ -2,9 +2,8 @@
 
 Each stream reads into one buffer allocated when it starts, one recv per read (see Body): no
 bytes object per read and no Python work per read beyond counting. The limit is looked at only
-when a stream has used up its share of what is left; stalls are seen from the counts by whoever
-asks. urllib3's readinto is read() plus a copy, so the streams use the standard library's
-client (measure/http_body.py).
+when a stream has used up its share of what is left. urllib3's readinto is read() plus a copy, so
+the streams use the standard library's client (measure/http_body.py).
 """
 import logging
 import threading
@@ -18,7 +17,6 @@ from datacap.measure.http_body import ERRORS, Body, StreamError, open_body
 log = logging.getLogger("downloader")
 
 BUFFER_BYTES = 1 << 18  # one read's room: large enough for few syscalls, small enough to stay in cache
-STALL_S = 2.0  # a stream silent this long makes its bins unusable for detection
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 5.0  # short: measuring resumes within seconds of an outage
 UNLIMITED = 1 << 62
 
@@ -32,12 +30,10 @@ class StreamPool:
         self.limit_bytes = limit_bytes
         self.clock = clock
         self.counts = [0] * n  # slot i is written only by worker i
-        self.last_data = [0.0] * n  # when any_failing() last saw count i move
         self.failing = [False] * n
         self.last_error = None
         self.error_count = 0
         self.url_errors = UrlErrors(clock)  # each URL's latest failure in words (measure/errors.py)
-        self._seen = [0] * n
         self._check_at = [0 if limit_bytes else UNLIMITED] * n  # stream i looks at the limit on reaching this
         self._go = threading.Event()
         self._stop = threading.Event()
@@ -49,7 +45,6 @@ class StreamPool:
 
     def start(self):
         self._go.set()
-        self._mark_all_alive()
         self.workers = [threading.Thread(target=self._run, args=(i,), name=f"stream-{i}", daemon=True)
                         for i in range(self.n)]
         for worker in self.workers:
@@ -59,7 +54,6 @@ class StreamPool:
         self._go.clear()
 
     def resume(self):
-        self._mark_all_alive()
         self._progress = (self.total_bytes(), self.clock())
         self._go.set()
 
@@ -69,19 +63,6 @@ class StreamPool:
 
     def total_bytes(self):
         return sum(self.counts)
-
-    def _mark_all_alive(self):
-        now = self.clock()
-        self._seen = list(self.counts)
-        self.last_data = [now] * self.n
-
-    def any_failing(self):
-        """A stream is in back-off, or silent for STALL_S: its bins say nothing about the ISP."""
-        now = self.clock()
-        for i, count in enumerate(self.counts):
-            if count != self._seen[i]:
-                self._seen[i], self.last_data[i] = count, now
-        return any(self.failing) or any(now - t > STALL_S for t in self.last_data)
 
     def in_backoff(self):
         """Half the streams or more wait to retry after an error: the rest cannot speak for the link.
@@ -151,6 +132,7 @@ class StreamPool:
         """Read one response body to the end (or until pause/stop/limit); return bytes read."""
         try:
             with open_body(opener, url) as resp, Body(resp) as body:
+                self.failing[i] = False  # the server answers: reading again, not waiting to retry
                 got, ended = self._drain(i, body, buf)
         except BlockingIOError:  # SO_RCVTIMEO ran out
             raise StreamError(f"no data for {http_body.READ_TIMEOUT_S:g} s") from None

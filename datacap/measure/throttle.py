@@ -6,19 +6,32 @@
   seconds since then came back up to the close level, and the seconds before the change point
   sat near the baseline (a step down from normal, not one more swing of a congested link).
   A drop that only just crosses the open level must also be one level (a shaper's plateau: its
-  two halves agree within FLAT_TOL) to count after PLATEAU_S; one that wanders, as a congested
-  link's swings do, must last SHALLOW_PLATEAU_S. Otherwise the plateau must last LONG_PLATEAU_S. The monitor decides whether a candidate is a
-  throttle or an initial burst;
+  two halves agree within FLAT_TOL, measure/plateau.py) to count after PLATEAU_S; one that
+  wanders, as a congested link's swings do, must last SHALLOW_PLATEAU_S. Otherwise the plateau must last LONG_PLATEAU_S,
+  unless congestion cannot explain it: a plateau at DEEPEST of the baseline or below, or below
+  BAND_SHARE of the low edge of the band the link has swung in (measure/events.py), counts after
+  PLATEAU_S however the link behaved before (a lossy satellite link swings all the time, and a
+  drop to a tenth is no swing). The monitor decides whether a candidate is a throttle or an
+  initial burst;
 - an open event closes only when the median of the last WINDOW seconds is back at or above the
   close level, halfway between the open level and the baseline. One throttle, one event: events
   never overlap and the next change-point search starts after the previous end;
+- a throttle in tiers steps down while open: a low plateau below the open event's own level (the
+  same rules, that level as the baseline, from a first tier whose halves agree within TIER_TOL)
+  ends the event at its change point and opens the next step's, `step` 2, 3, ...;
 - `start`/`at_bytes` and `end`/`end_at_bytes` are the change points, to a fraction of a second;
-  `throttled_mbps` is the mean rate of the whole seconds since the onset.
+  `throttled_mbps` is the mean rate of the whole seconds from TAIL_S after the onset (a change
+  point on a lossy link is good to a second, and one second of the old rate in the mean of a drop
+  to a tenth was +17 %), leaving out seconds far above the others (measure/plateau.py: the old
+  rate's bytes that TCP hands over late, held behind a lost packet until it is resent; +14 to
+  +35 % on a 128 kbit/s policer at 600 ms). The seconds of the last minute are judged together;
+  older ones join a running total. A closed event's figure stops at its end's change point.
 """
 import statistics
 from collections import deque
 from dataclasses import dataclass
 
+from datacap.measure.plateau import TAIL_S, change_point, one_level, throttled_cap, throttled_seconds
 from datacap.measure.speed import mbps
 
 WINDOW = 7  # seconds in the rolling median: dips of up to 3 s never count
@@ -26,54 +39,15 @@ PLATEAU_S = 12  # a deep drop must last this long: longer than one swing of a co
 SHALLOW_PLATEAU_S = 25  # a drop that only just crosses the open level: longer than a few swings
 LONG_PLATEAU_S = 30  # any drop, when the link was swinging before it
 DEEP = 0.7  # a plateau below this share of the open level is a deep drop
+DEEPEST = 0.10  # a plateau at this share of the baseline or below: no congestion swing goes so deep
+BAND_SHARE = 0.5  # ... nor below half the low edge of the band the link has swung in
 BEFORE_S = 20  # seconds before the change point that must have sat near the baseline
 NEAR, NEAR_SHARE = 0.75, 0.80  # this share of them at this share of the baseline or above
 HISTORY = 60  # seconds kept for the change-point search
 EDGE = 0.05  # a drop to within 5 % of the open level counts: what the instrument can tell apart
 FLAT_SHARE = 0.25
-FLAT_TOL = 0.04  # the two halves of a shaper's plateau: the same level within 4 %
+TIER_TOL = 0.10  # the two halves of a throttle's first tier, before a further step down
 EVENTS_KEPT = 100
-
-
-def two_level_split(rates, high, low):
-    """Index of the first 'low' bin minimising |error| of a high-then-low fit."""
-    above = [abs(r - high) for r in rates]
-    below = [abs(r - low) for r in rates]
-    cost = sum(below)
-    best, best_cost = 0, cost
-    for k, (a, b) in enumerate(zip(above, below), 1):
-        cost += a - b
-        if cost < best_cost:
-            best, best_cost = k, cost
-    return best
-
-
-def one_level(bins):
-    """Whether the first and second half of these bins sit at the same rate (within FLAT_TOL)."""
-    half = len(bins) // 2
-    if half < 3:
-        return False
-    a = statistics.median(x.bytes for x in bins[:half])
-    b = statistics.median(x.bytes for x in bins[half:])
-    return abs(a - b) <= FLAT_TOL * max(a, b)
-
-
-def change_point(bins, high, low):
-    """(bin position, wall time, session bytes) where the rate moved from `high` to `low`."""
-    rates = [b.bytes for b in bins]
-    falling = high > low
-    k = two_level_split(rates if falling else [-r for r in rates], high if falling else -high,
-                        low if falling else -low)
-    k = min(max(k, 0), len(bins) - 1)
-
-    def frac_at_high(b):  # share of the bin spent at the old rate
-        return min(max((b.bytes - low) / (high - low), 0.0), 1.0) if high != low else 0.0
-
-    if k > 0 and (1 - frac_at_high(bins[k - 1])) > frac_at_high(bins[k]):
-        k -= 1
-    b = bins[k]
-    f = frac_at_high(b)
-    return k, b.wall_start + f, int(b.start_bytes + f * high)
 
 
 @dataclass
@@ -98,7 +72,7 @@ class ThrottleDetector:
         self.set_threshold(threshold_percent)
         self.events = events if events is not None else []
         self._history = deque(maxlen=HISTORY)
-        self._sum = (0.0, 0)  # bytes and whole seconds since the open event's onset
+        self._retired = (0.0, 0)  # bytes and whole seconds of the open event that have left the history
         self._onset = self._baseline = None
         self.dropping = False  # the recent median is below the open level: a drop is being judged
 
@@ -118,36 +92,60 @@ class ThrottleDetector:
         """A measured bin from before there is a baseline: history for the change-point search."""
         self._history.append(b)
 
-    def feed(self, b, baseline, congested, iso):
-        """Consider one measured bin; return a Candidate when a low plateau of PLATEAU_S has formed."""
-        self._history.append(b)
+    def feed(self, b, baseline, congested, iso, band_low=None):
+        """Consider one measured bin; return a Candidate when a low plateau of PLATEAU_S has formed.
+
+        band_low(wall): the low edge of the band the link swung in before `wall` (bytes/s), or None."""
         if self.open_event is not None:
+            if len(self._history) == HISTORY:
+                self._retire(self._history[0])
+            self._history.append(b)
             self._continue(b, iso)
             return None
-        return self._candidate(baseline, congested)
+        self._history.append(b)
+        return self._candidate(baseline, congested, band_low)
 
-    def _candidate(self, baseline, congested):
-        open_level, close_level = self.levels(baseline)
+    def _candidate(self, baseline, congested, band_low=None):
         bins = list(self._history)
         recent = bins[-WINDOW:]
-        self.dropping = len(recent) >= WINDOW and statistics.median(x.bytes for x in recent) < open_level
-        if not self.dropping:
+        self.dropping = len(recent) >= WINDOW and statistics.median(x.bytes for x in recent) < self.levels(baseline)[0]
+        found = self.dropping and self._low_plateau(bins, baseline)
+        if not found:
+            return None
+        k, onset, at_bytes, low = found
+        band = band_low(onset) if band_low else None
+        return self._make(bins, found, baseline, lambda plateau, level: self._plateau_needed(
+            bins[:k], plateau, baseline, level, congested, band))
+
+    def _low_plateau(self, bins, high):
+        """(k, onset, at_bytes, low) of a low, flat plateau after a step down from `high`, else None."""
+        open_level, close_level = self.levels(high)
+        recent = bins[-WINDOW:]
+        if len(recent) < WINDOW or statistics.median(x.bytes for x in recent) >= open_level:
             return None
         low = statistics.median(x.bytes for x in recent if x.bytes < open_level)
-        k, onset, at_bytes = change_point(bins, baseline, low)
+        k, onset, at_bytes = change_point(bins, high, low)
         plateau = bins[k:]
-        level = statistics.median(x.bytes for x in plateau)
-        if level >= open_level or len(plateau) < PLATEAU_S:
+        if statistics.median(x.bytes for x in plateau) >= open_level or len(plateau) < PLATEAU_S:
             return None
         if (sum(x.bytes >= close_level for x in plateau) > FLAT_SHARE * len(plateau)
                 or statistics.median(x.bytes for x in plateau[-3:]) >= open_level):
             return None  # it keeps coming back, or is coming back now: a swing, not a plateau
-        whole = [x.bytes for x in plateau if x.wall_start >= onset] or [low]
-        return Candidate(onset, at_bytes, bins[k].index, plateau, statistics.fmean(whole), baseline,
-                         self._plateau_needed(bins[:k], plateau, baseline, level, congested))
+        return k, onset, at_bytes, low
 
-    def _plateau_needed(self, before, plateau, baseline, level, congested):
-        """Seconds a low plateau must last: short for a deep or one-level step down from a steady link."""
+    def _make(self, bins, found, high, needed):
+        """The Candidate of a plateau found by _low_plateau; needed(plateau, level) -> seconds it must last."""
+        k, onset, at_bytes, low = found
+        plateau = bins[k:]
+        whole = throttled_seconds(plateau, onset) or [low]
+        return Candidate(onset, at_bytes, bins[k].index, plateau, statistics.fmean(whole), high,
+                         needed(plateau, statistics.median(x.bytes for x in plateau)))
+
+    def _plateau_needed(self, before, plateau, baseline, level, congested, band=None):
+        """Seconds a low plateau must last: short for a deep or one-level step down from a steady link,
+        and for a drop no congestion explains."""
+        if level <= DEEPEST * baseline * (1 + EDGE) or (band is not None and level < BAND_SHARE * band):
+            return PLATEAU_S
         before = [x.bytes for x in before[-BEFORE_S:]]
         steady = (not congested and len(before) >= 3
                   and sum(r >= NEAR * baseline for r in before) >= NEAR_SHARE * len(before))
@@ -159,8 +157,7 @@ class ThrottleDetector:
 
     def open(self, cand, detected_wall, iso):
         """Record the candidate as a throttle event."""
-        whole = [x.bytes for x in cand.plateau if x.wall_start >= cand.onset]
-        self._sum, self._onset, self._baseline = (sum(whole), len(whole)), cand.onset, cand.baseline_bps
+        self._retired, self._onset, self._baseline = (0.0, 0), cand.onset, cand.baseline_bps
         baseline = cand.baseline_bps
         self.events.append({
             "kind": "throttle", "start": iso(cand.onset), "at_bytes": cand.at_bytes,
@@ -174,20 +171,72 @@ class ThrottleDetector:
 
     def _continue(self, b, iso):
         event, baseline = self.open_event, self._baseline
-        if b.wall_start >= self._onset:
-            total, n = self._sum
-            self._sum = (total + b.bytes, n + 1)
-            event["throttled_mbps"] = round(mbps(self._sum[0] / self._sum[1]), 3)
+        if b.wall_start >= self._onset + TAIL_S:
+            event["throttled_mbps"] = round(mbps(self._throttled_bps()), 3)
         _, close_level = self.levels(baseline)
         recent = list(self._history)[-WINDOW:]
         if len(recent) < WINDOW or statistics.median(x.bytes for x in recent) < close_level:
+            step = self._next_step()
+            if step is not None:
+                self._split(step, b.wall_start + 1, iso)
             return
         high = statistics.median(x.bytes for x in recent if x.bytes >= close_level)
         bins = list(self._history)[-2 * WINDOW:]
-        k, end, end_bytes = change_point(bins, self._sum[0] / max(self._sum[1], 1), high)
+        k, end, end_bytes = change_point(bins, self._throttled_bps(), high)
+        if self._retired[1] or self._seconds(bins[k].index):  # the way back up is not the throttled rate
+            event["throttled_mbps"] = round(mbps(self._throttled_bps(bins[k].index)), 3)
         event["end"], event["end_at_bytes"] = iso(end), end_bytes
         self._history.clear()
         self._history.extend(x for x in bins[k:] if x.wall_start >= end - 1)
+
+    def _retire(self, x):
+        """A second of the open event leaves the history: its bytes join the event's total, judged by the
+        seconds around it (so the old rate's late bytes in the first seconds are judged by a whole minute)."""
+        if x.wall_start >= self._onset + TAIL_S and x.bytes <= throttled_cap(self._seconds()):
+            total, n = self._retired
+            self._retired = (total + x.bytes, n + 1)
+
+    def _seconds(self, before_index=None):
+        """The open event's whole seconds in the history (those before bin `before_index`)."""
+        return [x.bytes for x in self._history if x.wall_start >= self._onset + TAIL_S
+                and (before_index is None or x.index < before_index)]
+
+    def _throttled_bps(self, before_index=None):
+        """The mean of the open event's seconds: those retired, and those in the history not far above the rest."""
+        seconds = self._seconds(before_index)
+        cap = throttled_cap(seconds)
+        kept = [r for r in seconds if r <= cap]
+        total, n = self._retired
+        return (total + sum(kept)) / (n + len(kept)) if n + len(kept) else 0.0
+
+    def _next_step(self):
+        """A ripe plateau below the open event's own level (a second throttle tier), else None."""
+        bins = list(self._history)
+        mine = [x.bytes for x in bins[:-WINDOW] if x.wall_start >= self._onset + TAIL_S]
+        if len(mine) < 3:
+            return None
+        found = self._low_plateau(bins, statistics.median(mine))
+        if not found:
+            return None
+        k = found[0]
+        before = [x.bytes for x in bins[:k] if x.wall_start >= self._onset + TAIL_S][-BEFORE_S:]
+        level = statistics.median(before or mine)
+        half = len(before) // 2
+        if half < 3 or abs(statistics.median(before[:half]) - statistics.median(before[half:])) > TIER_TOL * level:
+            return None  # the first tier is no level of its own (a slow decline): one throttle
+        cand = self._make(bins, found, level, lambda plateau, low: self._plateau_needed(
+            bins[:k], plateau, level, low, False))
+        return cand if cand.ripe else None
+
+    def _split(self, cand, detected_wall, iso):
+        """The open event ends where the next step begins; the step is an event of its own, from the
+        open event's level (`baseline_mbps`) to its own, numbered by `step`."""
+        event = self.open_event
+        if self._retired[1] or self._seconds(cand.index):
+            event["throttled_mbps"] = round(mbps(self._throttled_bps(cand.index)), 3)
+        event["end"], event["end_at_bytes"] = iso(cand.onset), cand.at_bytes
+        self.open(cand, detected_wall, iso)
+        self.events[-1]["step"] = event.get("step", 1) + 1
 
     def restart_from(self, bins):
         """Search for change points only from these bins on (after an initial burst)."""

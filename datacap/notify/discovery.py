@@ -8,7 +8,7 @@ import socket
 from datetime import date, datetime
 
 from datacap import VERSION
-from datacap.measure import probe_file
+from datacap.measure.probe import file as probe_file
 from datacap.measure.session_file import Status
 from datacap.usage import cycles
 
@@ -37,6 +37,12 @@ ENTITIES = {
     "last_probe_speed": ("sensor", "Last probe speed", MBPS),
     "throttled": ("binary_sensor", "Throttled", {"device_class": "problem", "payload_on": "ON",
                                                  "payload_off": "OFF"}),
+    # the last finished test's verdict (history.json): it keeps its value after the test, until the next one ends
+    "last_test_throttled": ("binary_sensor", "Last test throttled", {"device_class": "problem", "payload_on": "ON",
+                                                                     "payload_off": "OFF"}),
+    "last_test": ("sensor", "Last test", {"icon": "mdi:clipboard-text-clock",
+                                          "value_template": "{{ value_json.last_test.verdict }}",
+                                          "json_attributes_template": "{{ value_json.last_test | tojson }}"}),
 }
 BUTTONS = {"start": "Start test", "stop": "Stop test"}
 PER_LINE = ("cycle_used", "cycle_remaining", "cycle_percent", "cycle_projected", "daily_budget", "today")  # each line's
@@ -71,9 +77,10 @@ def device(node, host):
 
 
 def _entity(topics, common, object_id, component, name, extra):
+    attributes = {"json_attributes_topic": topics.state} if "json_attributes_template" in extra else {}
     return (topics.config(component, object_id), {
         "name": name, "unique_id": f"datacap_{topics.node}_{object_id}", "state_topic": topics.state,
-        "value_template": f"{{{{ value_json.{object_id} }}}}", **extra, **common})
+        "value_template": f"{{{{ value_json.{object_id} }}}}", **extra, **attributes, **common})
 
 
 def configs(topics, host, commands, more_lines=(), gone_lines=()):
@@ -129,4 +136,18 @@ def state(views, probes, more_lines=()):
         "baseline_speed": None if stats["baseline_speed"] is None else round(stats["baseline_speed"], 1),
         "last_probe_speed": None if (bps := probe_file.last_speed_bps(probes)) is None else round(bps / 1e6, 1),
         "throttled": "ON" if stats["throttle_detected"] else "OFF",
+        **last_test(views.history.tests()),
     }
+
+
+def last_test(tests):
+    """The newest finished test's verdict, whether it found a throttle, and where (history.json, newest first)."""
+    if not tests:
+        return {"last_test_throttled": None, "last_test": {"verdict": None}}
+    t = tests[0]
+    steps = [{"at_gb": e.get("at_gb"), "from_mbps": e.get("baseline_mbps"), "to_mbps": e.get("throttled_mbps")}
+             for e in t["events"] if e["kind"] == "throttle"]
+    return {"last_test_throttled": "ON" if t["throttled"] else "OFF",
+            "last_test": {"verdict": t["verdict"][:255], "id": t["id"], "ended": t["end"], "throttled": t["throttled"],
+                          **(steps[0] if steps else {"at_gb": None, "from_mbps": None, "to_mbps": None}),
+                          "steps": steps, "report": f"/report/{t['id']}"}}

@@ -7,7 +7,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from datacap.measure import probe_file
+from datacap.measure.probe import file as probe_file
 from datacap.supervise.states import State
 from datacap.usage import ledger_file, lines
 

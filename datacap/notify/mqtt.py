@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 
-from datacap.measure import probe_file
+from datacap.measure.probe import file as probe_file
 from datacap.notify import discovery
 from datacap.notify.settings import mqtt_settings
 from datacap.usage import lines

@@ -4,14 +4,16 @@ A probe runs every `probe_interval_minutes` (null: never), and only when nothing
 on: no test (ours or one run by hand), no outage (the counted interfaces are there and the
 collector is counting), a link that has been quiet for QUIET_FOR_S (the collector's live download
 rate below a tenth of the last known speed), and bytes left in this cycle's probe budget outside
-the cap's last 2 % (probe_file.allowance, which the child checks again). The clocks are injectable.
+the cap's last 2 %, paced so that each probe can settle (measure/probe/budget.py, which the child
+checks again). The clocks are injectable.
 """
 import logging
 import time
 from datetime import datetime, timedelta
 
 from datacap import config as configmod
-from datacap.measure import probe_file
+from datacap.measure.probe import budget
+from datacap.measure.probe import file as probe_file
 from datacap.supervise.child import Child
 from datacap.supervise.states import State
 from datacap.usage import live_file
@@ -105,7 +107,7 @@ class ProbeSchedule:
         if t - self.quiet_since < QUIET_FOR_S:
             return self._say("waiting", "waiting for the link to stay quiet")
         summary = self.cycle.summary(self.cfg, now)
-        allow, why = probe_file.allowance(self.cfg, summary, doc, now.timestamp())
+        allow, why = budget.allowance(self.cfg, summary, doc, now.timestamp())
         if not allow:
             return self._say("waiting", why)
         return allow

@@ -1,7 +1,8 @@
 """GET /api/probes: the probes of this cycle and the 12 before, the budget, the finding; gauges for /metrics."""
 from flask import Blueprint, jsonify, request
 
-from datacap.measure import probe_file
+from datacap.measure.probe import budget
+from datacap.measure.probe import file as probe_file
 from datacap.web.views import views
 
 bp = Blueprint("probes", __name__)
@@ -37,7 +38,7 @@ def probes_view(v, cycle=None):
     return {
         "interval_minutes": v.cfg["probe_interval_minutes"], "budget_percent": v.cfg["probe_budget_percent"],
         "cycle": {k: summary[k] for k in ("start", "end", "used_bytes", "cap_bytes")},
-        "budget": probe_file.budget(v.cfg, summary["cap_bytes"], doc, this),
+        "budget": budget.budget(v.cfg, summary["cap_bytes"], doc, this),
         "schedule": status, "probes": shown, "findings": findings,
         "throttled": bool(current and current[-1].get("lifted") is None),
         "finding": current[-1] if current else None,

@@ -66,6 +66,25 @@ class DatacapCollector:
         yield up
         for name, doc, value in api_probes.gauges(v):
             yield _gauge(name, doc, value)
+        yield from _last_test(v.history.tests())
+
+
+def _last_test(tests):
+    """The newest finished test's verdict (history.json): it keeps its value after the test; none before a test."""
+    if not tests:
+        return
+    t = tests[0]
+    first = next((e for e in t["events"] if e["kind"] == "throttle"), {})
+    yield _gauge("datacap_last_test_throttled", "1 when the last finished test found a throttle, else 0",
+                 1.0 if t["throttled"] else 0.0)
+    yield _gauge("datacap_last_test_end_timestamp_seconds", "When the last finished test ended",
+                 datetime.fromisoformat(t["end"]).timestamp() if t["end"] else 0.0)
+    yield _gauge("datacap_last_test_throttle_at_bytes",
+                 "Bytes into the last test where its first throttle began (0 if none)", first.get("at_bytes") or 0)
+    yield _gauge("datacap_last_test_throttle_from_bytes_per_second", "The speed before that throttle (0 if none)",
+                 (first.get("baseline_mbps") or 0) * MBIT_TO_BYTES)
+    yield _gauge("datacap_last_test_throttle_to_bytes_per_second", "The speed during that throttle (0 if none)",
+                 (first.get("throttled_mbps") or 0) * MBIT_TO_BYTES)
 
 
 CYCLE_GAUGES = (  # name, help, the figure from a line's cycle

@@ -6,7 +6,7 @@ it with its headers (measure/cap_guard.py's WIRE_PER_PAYLOAD), which is what the
 """
 from datetime import datetime
 
-from datacap.measure import probe_file
+from datacap.measure.probe import file as probe_file
 from datacap.measure.cap_guard import WIRE_PER_PAYLOAD
 
 

@@ -86,7 +86,7 @@ class Views:
         for key in ("total_gb", "total_bytes", "session_duration", "avg_speed", "peak_speed", "baseline_speed",
                     "throttle_events", "events", "session_id", "session_start", "streams", "urls", "limit_bytes",
                     "stop_at_cap", "cap_stop", "threshold_percent", "last_error", "error_count", "url_errors", "problem",
-                    "outage", "stream_speeds_mbps", "per_connection_mbps"):
+                    "outage", "stream_speeds_mbps", "per_connection_mbps", "resting"):
             out[key] = d[key]
         if since is None:
             out["history"] = d["history"]

@@ -10,7 +10,10 @@ from datetime import datetime, timezone
 
 from datacap import config as configmod
 from datacap import process, store
-from datacap.measure import probe, probe_file, probe_streams
+from datacap.measure.probe import budget
+from datacap.measure.probe import file as probe_file
+from datacap.measure.probe import measure as probe
+from datacap.measure.probe import streams as probe_streams
 from datacap.usage import live_file
 from datacap.usage.current import CycleReader
 
@@ -23,7 +26,7 @@ def facts(cfg, data_dir, now):
     doc = probe_file.Reader(data_dir).read()
     rows = live_file.Reader(data_dir).interfaces(cfg["update_interval_seconds"])["interfaces"]
     background = probe_file.link_rate_bps(rows)
-    allow, why = probe_file.allowance(cfg, summary, doc, now.timestamp())
+    allow, why = budget.allowance(cfg, summary, doc, now.timestamp())
     return {"summary": summary, "allow": allow, "why": why, "background_bps": background,
             "quiet": probe_file.quiet(background, probe_file.last_speed_bps(doc))}
 

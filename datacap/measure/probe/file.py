@@ -1,18 +1,20 @@
-"""probes.json: each probe of this cycle and the 12 before, each cycle's finding, and the budget rule.
+"""probes.json: each probe of this cycle and the 12 before, each cycle's finding, the quiet-link rule.
 
-The probe child (`downloader.py --probe`, measure/probe_run.py) is the only writer; one probe runs
+The probe child (`downloader.py --probe`, measure/probe/run.py) is the only writer; one probe runs
 at a time (its own instance lock). Readers get a normalized document and never a 500.
 
 A probe record: id, time (ISO 8601), cycle_start (the cycle's first day), cycle_used_bytes (the
 collector's live count when the probe began), mbps (null when nothing settled enough to say),
 ttfb_ms, bytes (every byte it read, counted toward the budget whatever the outcome), seconds,
 settled, stopped_by (settled | bytes | time | cancelled | error), quiet, background_mbps, error.
+A probe that did not settle keeps its figure, marked (settled false), out of the finding and the
+dashboard's line.
 """
 import numbers
 from datetime import datetime, timezone
 
 from datacap import store
-from datacap.measure import probe_finding
+from datacap.measure.probe import finding as probe_finding
 
 NAME = "probes.json"
 CYCLES_KEPT = 13  # this cycle and the 12 before
@@ -20,10 +22,6 @@ THIS_CYCLE_KEPT = 1500  # a month of probes every 30 min
 PAST_CYCLE_KEPT = 200  # a past cycle is thinned evenly to this many (its finding is kept as found)
 QUIET_FRACTION = 0.10  # the link is quiet while other traffic is below a tenth of the last known speed
 QUIET_UNKNOWN_BPS = 1e6  # before any speed is known: below 1 Mbit/s
-LAST_SHARE = 0.02  # no probe in the cycle's last 2 % of the cap
-MIN_PROBE_BYTES = 1_000_000  # less than this says nothing about a link
-MAX_PROBE_BYTES = 500_000_000  # 3 s at 1 Gbit/s and its slow start
-SHARE_FACTOR = 4  # a probe may use this many times its even share of what is left (skipped probes leave some)
 FIELDS = ("id", "time", "cycle_start", "cycle_used_bytes", "mbps", "ttfb_ms", "bytes", "seconds", "settled",
           "stopped_by", "quiet", "background_mbps", "error")
 
@@ -69,14 +67,6 @@ def of_cycle(doc, cycle_start):
     return [p for p in doc["probes"] if p["cycle_start"] == cycle_start]
 
 
-def budget(cfg, cap_bytes, doc, cycle_start):
-    """The cycle's probe budget: probe_budget_percent of the cap, less every probe's bytes."""
-    total = int(cap_bytes * cfg["probe_budget_percent"] / 100)
-    spent = sum(int(p["bytes"]) for p in of_cycle(doc, cycle_start))
-    return {"budget_bytes": total, "spent_bytes": spent, "left_bytes": max(0, total - spent),
-            "used_percent": round(100 * spent / total, 2) if total else 100.0}
-
-
 def last_speed_bps(doc):
     """The newest quiet probe's rate in bits/s (None before one has measured)."""
     for p in reversed(doc["probes"]):
@@ -98,23 +88,6 @@ def quiet(rate_bps, last_speed_bps):
     if rate_bps is None:
         return False
     return rate_bps < (QUIET_FRACTION * last_speed_bps if last_speed_bps else QUIET_UNKNOWN_BPS)
-
-
-def allowance(cfg, summary, doc, now_ts):
-    """(bytes the next probe may read, why none when 0): the budget paced over the cycle, the cap's last 2 %."""
-    cap, used = summary["cap_bytes"], summary["used_bytes"]
-    if used >= cap * (1 - LAST_SHARE):
-        return 0, "the cycle is in the last 2 % of the cap"
-    left = budget(cfg, cap, doc, summary["start"])["left_bytes"]
-    if left < MIN_PROBE_BYTES:
-        return 0, "this cycle's probe budget is spent"
-    interval_s = (cfg["probe_interval_minutes"] or 60) * 60
-    probes_left = max(1.0, (datetime.fromisoformat(summary["resets_at"]).timestamp() - now_ts) / interval_s)
-    allow = int(min(left, MAX_PROBE_BYTES, max(MIN_PROBE_BYTES, SHARE_FACTOR * left / probes_left),
-                    cap * (1 - LAST_SHARE) - used))
-    if allow < MIN_PROBE_BYTES:
-        return 0, "too close to the last 2 % of the cap"
-    return allow, None
 
 
 def _thin(probes, keep):

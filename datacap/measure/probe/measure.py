@@ -9,7 +9,7 @@ within ±SETTLE_TOLERANCE (half the ±5 % the figure must meet), or at the byte 
 import time
 from dataclasses import dataclass
 
-from datacap.measure.probe_streams import ProbeStreams
+from datacap.measure.probe.streams import ProbeStreams
 
 MIN_WINDOW_S = 0.3
 GROWTH = 0.10  # a window this much faster than the last one is still slow start

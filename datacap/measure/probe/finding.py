@@ -1,8 +1,9 @@
 """Passive throttle finding: a lasting step down across a cycle's probes, told against the cycle's usage.
 
-Only probes taken on a quiet link that measured a rate are judged. A probe is low when it is below
-(1 - throttle_threshold_percent) of the level before (the median of the last LEVEL_PROBES normal
-probes); CONFIRM low probes in a row make an onset, CONFIRM probes back above that line a lift. A
+Only probes taken on a quiet link that settled are judged (one cut short by its byte ceiling read
+13 % low at 80 Mbit/s; measure/probe/budget.py paces probes so that each can settle). A probe is
+low when it is below (1 - throttle_threshold_percent) of the level before (the median of the last
+LEVEL_PROBES normal probes); CONFIRM low probes in a row make an onset, CONFIRM probes back above that line a lift. A
 single low probe is a dip and is forgotten. The onset lies between the last normal probe's end and
 the first low probe's end: its mark is the middle of that bracket of cycle usage (and of time).
 Ids name the cycle and the first low probe, so they stay the same however often this is re-run.
@@ -47,7 +48,7 @@ def _mark(before, after):
 
 
 def _judged(probes):
-    return [p for p in probes if p.get("quiet") and p.get("mbps") and p.get("stopped_by") not in ("cancelled", "error")]
+    return [p for p in probes if p.get("quiet") and p.get("mbps") and p.get("settled")]
 
 
 def _onset(cycle_start, prev, lows, before_mbps):
