@@ -85,7 +85,7 @@ FIELDS = {
     "threshold_percent": (None, _opt(_num)), "throttled": (False, lambda v: isinstance(v, bool)),
     "burst": (None, _opt(lambda v: isinstance(v, dict))), "events": ([], _list),
     "cycle_gb_at_start": (None, _opt(_num)), "cycle_gb_at_end": (None, _opt(_num)),
-    "url_errors": ([], _list), "points": ([], _list),
+    "url_errors": ([], _list), "points": ([], _list), "line": (None, _opt(_str)),
 }
 
 
@@ -146,7 +146,7 @@ def record(snap, end, cycle_gb_at_start=None, cycle_gb_at_end=None):
         "throttled": any(e["kind"] == "throttle" for e in events),
         "burst": next((e for e in events if e["kind"] == "burst"), None), "events": events,
         "cycle_gb_at_start": cycle_gb_at_start, "cycle_gb_at_end": cycle_gb_at_end,
-        "url_errors": snap.get("url_errors") or [],
+        "url_errors": snap.get("url_errors") or [], "line": snap.get("line"),
         "points": thin(snap["history"] + [p for p in snap["data_points"]
                                           if not snap["history"] or p["t"] > snap["history"][-1]["t"]]),
     }
@@ -183,7 +183,13 @@ def _throttle_text(throttles):
 
 
 def verdict(t):
-    """The test's result in one sentence, the way a user would tell their ISP."""
+    """The test's result in one sentence, the way a user would tell their ISP (naming the line, when lines are
+    configured)."""
+    text = _verdict(t)
+    return f"{t['line']}: {text}" if t.get("line") else text
+
+
+def _verdict(t):
     throttles = [e for e in t["events"] if e["kind"] == "throttle"]
     outages = [e for e in t["events"] if e["kind"] == "outage"]
     if not t["total_bytes"]:

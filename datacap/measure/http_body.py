@@ -41,37 +41,83 @@ def tls_context():
         return ssl.create_default_context()
 
 
+def bound_connection(device):
+    """socket.create_connection whose socket leaves by interface `device` (SO_BINDTODEVICE, root), or from its
+    address where binding to it is not allowed: a test over one line of a machine with several."""
+    def connect(address, timeout, source_address=None):
+        host, port = address
+        error = OSError(f"cannot resolve {host}")
+        for family, kind, proto, _, addr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            try:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
+                except PermissionError:
+                    sock.bind((interface_address(device, family), 0))
+                sock.settimeout(timeout)
+                sock.connect(addr)
+                return sock
+            except OSError as exc:
+                error = exc
+                sock.close()
+        raise error
+    return connect
+
+
+def interface_address(device, family):
+    """The interface's first address of that family (where binding to the device is not allowed)."""
+    import psutil
+    for a in psutil.net_if_addrs().get(device, []):
+        if a.family == family:
+            return a.address.split("%")[0]
+    raise OSError(f"interface {device} has no {'IPv6' if family == socket.AF_INET6 else 'IPv4'} address")
+
+
 class _Connection(http.client.HTTPConnection):
     """Connect within CONNECT_TIMEOUT_S, then allow READ_TIMEOUT_S of silence per read."""
+    device = None  # an interface to leave by (a test over one line), None to follow routing
 
     def connect(self):
+        if self.device:
+            self._create_connection = bound_connection(self.device)
         super().connect()
         self.sock.settimeout(READ_TIMEOUT_S)
 
 
 class _TLSConnection(http.client.HTTPSConnection):
+    device = None
+
     def connect(self):
+        if self.device:
+            self._create_connection = bound_connection(self.device)
         super().connect()  # the TLS handshake is part of connecting
         self.sock.settimeout(READ_TIMEOUT_S)
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, connection=_Connection):
+        super().__init__()
+        self.connection = connection
+
     def http_open(self, req):
-        return self.do_open(_Connection, req)
+        return self.do_open(self.connection, req)
 
 
 class _TLSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, context=None):
+    def __init__(self, context=None, connection=_TLSConnection):
         super().__init__()
-        self.tls = context
+        self.tls, self.connection = context, connection
 
     def https_open(self, req):  # loading the CA bundle costs ~30 ms: only for https
-        return self.do_open(_TLSConnection, req, context=self.tls or tls_context())
+        return self.do_open(self.connection, req, context=self.tls or tls_context())
 
 
-def build_opener(tls=None):
-    """An opener whose connections keep our timeouts; tls: a context of the caller's (a test's CA)."""
-    return urllib.request.build_opener(_HTTPHandler, _TLSHandler(tls))
+def build_opener(tls=None, device=None):
+    """An opener whose connections keep our timeouts; tls: a context of the caller's (a test's CA); device:
+    the interface every connection leaves by."""
+    plain = type("_Bound", (_Connection,), {"device": device}) if device else _Connection
+    secure = type("_BoundTLS", (_TLSConnection,), {"device": device}) if device else _TLSConnection
+    return urllib.request.build_opener(_HTTPHandler(plain), _TLSHandler(tls, secure))
 
 
 def open_body(opener, url):

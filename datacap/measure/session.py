@@ -18,6 +18,7 @@ from datacap.measure.cap_guard import CapGuard
 from datacap.measure.session_file import Status as State
 from datacap.measure.speed import SpeedMeter, mbps
 from datacap.measure.streams import StreamPool
+from datacap.usage import lines
 from datacap.measure.monitor import LinkMonitor
 
 from datacap.measure.per_stream import PerStreamMeter
@@ -37,8 +38,9 @@ class Downloader:
     """One session: a state machine driven by tick(), a StreamPool doing the I/O."""
 
     def __init__(self, cfg, data_dir, urls=None, streams=None, limit_gb=None,
-                 clock=time.monotonic, wall=time.time, pool=None, config_path=None):
+                 clock=time.monotonic, wall=time.time, pool=None, config_path=None, line=None):
         self.cfg = cfg
+        self.line = lines.for_tests(cfg, line)  # the connection the test runs over: its cap, its counter
         self.config_path = config_path
         self.data_dir = data_dir
         self.path = data_dir / session_file.NAME
@@ -48,7 +50,8 @@ class Downloader:
         self.urls = list(urls or cfg["test_urls"])
         limit = limit_gb if limit_gb is not None else cfg["session_limit_gb"]
         self.limit_bytes = int(limit * 1e9) if limit else None
-        self.pool = pool or StreamPool(self.urls, streams or cfg["streams"], self.limit_bytes)
+        self.pool = pool or StreamPool(self.urls, streams or cfg["streams"], self.limit_bytes,
+                                       device=lines.device_of(self.line) if cfg["lines"] else None)
         self.state = State.CONNECTING  # until the first bytes arrive
         self.reason = None
         self.meter = SpeedMeter()
@@ -90,6 +93,7 @@ class Downloader:
             self._set_state(State.RUNNING if self.pool.total_bytes() else State.CONNECTING)  # PAUSED -> RUNNING
         elif signum == signal.SIGHUP:
             self.cfg = process.reload_config(self.config_path, self.cfg, log)
+            self.line = lines.by_name(self.cfg, self.line.name) or self.line  # its cap may have changed
             self.detector.set_threshold(self.cfg["throttle_threshold_percent"])
 
     def stop(self, state, reason):
@@ -158,7 +162,7 @@ class Downloader:
         """A throttle event also says where it was in the billing cycle (the collector's count, one owner)."""
         for ev in self.detector.events:
             if "at_cycle_gb" not in ev and isinstance(ev.get("at_bytes"), int):
-                used = self.cap.cycle.summary(self.cfg, datetime.now().astimezone())["used_bytes"]
+                used = self.cap.cycle.summary(self.cfg, datetime.now().astimezone(), self.line)["used_bytes"]
                 ev["at_cycle_gb"] = round(max(0, used - (total - ev["at_bytes"])) / 1e9, 4)
 
     def _record_point(self, b):
@@ -180,7 +184,7 @@ class Downloader:
             why = ("; ".join(f"{e['url']}: {e['what']}" for e in errs)
                    or (self.pool.last_error or {}).get("message") or "no answer")
             self.stop(State.ERROR, f"no bytes from any test URL for {minutes:g} min ({why})")
-        elif self.cfg["stop_at_cap"] and self.cap.reached(self.cfg, total, self.wall(), now):
+        elif self.line.stop_at_cap and self.cap.reached(self.cfg, total, self.wall(), now, self.line):
             self.stop(State.FINISHED, "the prepaid bucket has expired" if self.cap.stop["expired"]
                       else "data cap reached for this billing cycle")
 
@@ -204,7 +208,7 @@ class Downloader:
 
     def _cycle_gb(self):
         """The billing cycle's usage now, from the collector's count (usage/current.py, the one owner)."""
-        return round(self.cap.cycle.summary(self.cfg, datetime.now().astimezone())["used_bytes"] / 1e9, 4)
+        return round(self.cap.cycle.summary(self.cfg, datetime.now().astimezone(), self.line)["used_bytes"] / 1e9, 4)
 
     def _keep(self, snap):
         """The ended test joins history.json (measure/history.py), once."""
@@ -239,8 +243,8 @@ class Downloader:
             "stream_speeds_mbps": self.per_stream.speeds_mbps(),
             "per_connection_mbps": self.per_stream.per_connection_mbps(),
             "streams": self.pool.n, "urls": self.urls, "limit_bytes": self.limit_bytes,
-            "stop_at_cap": self.cfg["stop_at_cap"], "threshold_percent": self.cfg["throttle_threshold_percent"],
-            "cap_stop": self.cap.stop,
+            "stop_at_cap": self.line.stop_at_cap, "threshold_percent": self.cfg["throttle_threshold_percent"],
+            "cap_stop": self.cap.stop, "line": self.line.name if self.cfg["lines"] else None,
             **self._error_fields(total), "error_count": self.pool.error_count,
             "data_points": list(self.samples), "history": self.history,
         }

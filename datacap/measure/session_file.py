@@ -59,6 +59,7 @@ FIELDS = {
     "url_errors": ([], _list), "problem": (None, _opt(_str)),  # failures in words (measure/errors.py)
     "save_error": (None, _opt(_str)),
     "cap_stop": (None, _opt(_dict)),  # the figure stop_at_cap stopped on (measure/cap_guard.py)
+    "line": (None, _opt(_str)),  # the line the test runs over (None: the config has no lines)
     "resting": (None, _opt(_dict)),  # the refill check's rest (measure/refill.py): seconds, left_s, why
 }
 

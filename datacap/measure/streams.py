@@ -24,8 +24,9 @@ UNLIMITED = 1 << 62
 class StreamPool:
     """Worker threads, each with its own buffer and opener, rotating URLs on failure."""
 
-    def __init__(self, urls, n, limit_bytes=None, clock=time.monotonic):
+    def __init__(self, urls, n, limit_bytes=None, clock=time.monotonic, device=None):
         self.urls = list(urls)
+        self.device = device  # the interface of the line the test runs over, when it must be chosen
         self.n = n
         self.limit_bytes = limit_bytes
         self.clock = clock
@@ -107,7 +108,7 @@ class StreamPool:
         log.warning("stream %d: %s: %s", i, url, message[:300])
 
     def _run(self, i):
-        opener = http_body.build_opener(self._tls)
+        opener = http_body.build_opener(self._tls, self.device)
         buf = memoryview(bytearray(BUFFER_BYTES))
         url_i, failures = i % len(self.urls), 0
         while not self._stop.is_set():

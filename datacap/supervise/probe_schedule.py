@@ -16,7 +16,7 @@ from datacap.measure.probe import budget
 from datacap.measure.probe import file as probe_file
 from datacap.supervise.child import Child
 from datacap.supervise.states import State
-from datacap.usage import live_file
+from datacap.usage import lines, live_file
 from datacap.usage.current import CycleReader
 
 log = logging.getLogger("supervisor")
@@ -106,7 +106,7 @@ class ProbeSchedule:
             return self._say("waiting", f"the link is busy ({rate / 1e6:.1f} Mbit/s of other traffic)")
         if t - self.quiet_since < QUIET_FOR_S:
             return self._say("waiting", "waiting for the link to stay quiet")
-        summary = self.cycle.summary(self.cfg, now)
+        summary = self.cycle.summary(self.cfg, now, lines.for_tests(self.cfg))
         allow, why = budget.allowance(self.cfg, summary, doc, now.timestamp())
         if not allow:
             return self._say("waiting", why)

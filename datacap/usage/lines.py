@@ -68,6 +68,24 @@ def by_name(cfg, name):
     return found[0] if name is None else next((x for x in found if x.name == name), None)
 
 
+def for_tests(cfg, name=None, default_routes=None):
+    """The line a test or probe runs over: the one named, else the one carrying the default route (a line
+    on this machine's interfaces that holds it), else the first."""
+    if name is not None:
+        return by_name(cfg, name)
+    if default_routes is None:
+        from datacap.usage.interfaces import default_route_interfaces as default_routes
+    via = default_routes()
+    return next((x for x in of(cfg) if x.source["type"] == "local" and x.source.get("interfaces") != "auto"
+                 and via & set(x.source["interfaces"])), of(cfg)[0])
+
+
+def device_of(line):
+    """The interface a test over this line binds its streams to: its first named one; None to follow routing."""
+    names = line.source.get("interfaces") if line.source["type"] == "local" else None
+    return names[0] if isinstance(names, list) and names else None
+
+
 def router_specs(cfg):
     """[(router source spec, the line it counts toward or None)] to poll; "auto" for the no-lines default."""
     if not cfg.get("lines"):

@@ -4,6 +4,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from datacap import config as configmod
 from datacap.measure import session_file
+from datacap.usage import lines
 from datacap.web.errors import BadRequest, json_body
 from datacap.web.views import views
 
@@ -16,12 +17,18 @@ START_FIELDS = {  # start-request field: (config rule it follows, downloader fla
 }
 
 
-def start_args(body):
-    """Optional overrides in a Start body, checked by the same rules as config.json."""
-    unknown = set(body) - set(START_FIELDS)
+def start_args(body, cfg):
+    """Optional overrides in a Start body, checked by the same rules as config.json; `line`, a configured one."""
+    unknown = set(body) - set(START_FIELDS) - {"line"}
     if unknown:
         raise BadRequest(f"unknown field(s) in start request: {', '.join(sorted(unknown))}")
     args, errors = [], {}
+    if "line" in body:
+        name = body.pop("line")
+        if not isinstance(name, str) or lines.by_name(cfg, name) is None:
+            errors["line"] = f"no line is called {name!r} (the lines: {', '.join(x.name for x in lines.of(cfg))})"
+        else:
+            args += ["--line", name]
     for field, value in body.items():
         rule, flag = START_FIELDS[field]
         message = configmod.CHECKS[rule](value)
@@ -54,7 +61,7 @@ def control(action):
     supervisor = views().supervisor
     if supervisor is None:
         return jsonify(error="no supervisor in this app"), 503
-    extra = start_args(json_body()) if action == "start" else ()
+    extra = start_args(json_body(), views().cfg) if action == "start" else ()
     ok, result = supervisor.control(action, extra)
     return (jsonify(status=result), 200) if ok else (jsonify(error=result), 409)
 

@@ -23,7 +23,7 @@ PAST_CYCLE_KEPT = 200  # a past cycle is thinned evenly to this many (its findin
 QUIET_FRACTION = 0.10  # the link is quiet while other traffic is below a tenth of the last known speed
 QUIET_UNKNOWN_BPS = 1e6  # before any speed is known: below 1 Mbit/s
 FIELDS = ("id", "time", "cycle_start", "cycle_used_bytes", "mbps", "ttfb_ms", "bytes", "seconds", "settled",
-          "stopped_by", "quiet", "background_mbps", "error")
+          "stopped_by", "quiet", "background_mbps", "error", "line")
 
 
 def _num(v):

@@ -14,7 +14,7 @@ from datacap.measure.probe import budget
 from datacap.measure.probe import file as probe_file
 from datacap.measure.probe import measure as probe
 from datacap.measure.probe import streams as probe_streams
-from datacap.usage import live_file
+from datacap.usage import lines, live_file
 from datacap.usage.current import CycleReader
 
 log = logging.getLogger("probe")
@@ -22,19 +22,21 @@ log = logging.getLogger("probe")
 
 def facts(cfg, data_dir, now):
     """What the probe records about the moment it starts: the cycle's count, the link's other traffic."""
-    summary = CycleReader(data_dir).summary(cfg, now)
+    line = lines.for_tests(cfg)  # the one carrying the default route: what the probe's bytes cross
+    summary = CycleReader(data_dir).summary(cfg, now, line)
     doc = probe_file.Reader(data_dir).read()
     rows = live_file.Reader(data_dir).interfaces(cfg["update_interval_seconds"])["interfaces"]
     background = probe_file.link_rate_bps(rows)
     allow, why = budget.allowance(cfg, summary, doc, now.timestamp())
-    return {"summary": summary, "allow": allow, "why": why, "background_bps": background,
+    return {"summary": summary, "line": line.name if cfg["lines"] else None, "allow": allow, "why": why,
+            "background_bps": background,
             "quiet": probe_file.quiet(background, probe_file.last_speed_bps(doc))}
 
 
 def record(f, result, started):
     return {
         "id": uuid.uuid4().hex[:10], "time": started.astimezone(timezone.utc).isoformat(timespec="seconds"),
-        "cycle_start": f["summary"]["start"], "cycle_used_bytes": int(f["summary"]["used_bytes"]),
+        "cycle_start": f["summary"]["start"], "cycle_used_bytes": int(f["summary"]["used_bytes"]), "line": f["line"],
         "quiet": f["quiet"],
         "background_mbps": None if f["background_bps"] is None else round(f["background_bps"] / 1e6, 3),
         **result.as_dict(),
