@@ -42,7 +42,7 @@ function renderSummary(t, sys) {
   const ip = sys && sys.external_ip;
   const cycle = (a, b) => (a == null && b == null ? "not known" : `${fmtGB(a)} at the start, ${fmtGB(b)} at the end`);
   const rows = [
-    ["Test", t.id], ["Started", fmtWhen(t.start)], ["Ended", fmtWhen(t.end)], ["Duration", fmtDur(t.duration_s)],
+    ["Test", t.id], ...(t.line ? [["Line", t.line]] : []), ["Started", fmtWhen(t.start)], ["Ended", fmtWhen(t.end)], ["Duration", fmtDur(t.duration_s)],
     ["Ended because", t.reason || t.status], ["Data downloaded", fmtGB(t.total_gb)],
     ["Average speed", `${fmtMbps(t.avg_mbps)} (all bytes ÷ time spent testing)`], ["Peak speed", `${fmtMbps(t.peak_mbps)} (best 1-s sample)`],
     ["Baseline", t.baseline_mbps == null ? "not reached" : fmtMbps(t.baseline_mbps)],
