@@ -117,13 +117,15 @@ class MqttBridge:
         return tuple(x.name for x in lines.of(self.views.cfg)[1:]) if self.views.cfg.get("lines") else ()
 
     def publish_all(self):
-        """After each (re)connect and change of lines: discovery configs, availability, the state; all retained."""
+        """After each (re)connect and change of lines: availability, discovery configs, the state; all retained.
+
+        Availability goes first, so an entity is online the moment its config arrives."""
+        self.client.publish(self.topics.availability, "online", qos=1, retain=True)
         now = self.more_lines()
         gone = tuple(x for x in self._lines_published if x not in now)
         for topic, payload in discovery.configs(self.topics, self.host, self.settings["commands"], now, gone):
             self.client.publish(topic, json.dumps(payload) if payload else b"", qos=1, retain=True)
         self._lines_published = now
-        self.client.publish(self.topics.availability, "online", qos=1, retain=True)
         self._last_state = None
         self.publish_state()
 
