@@ -11,6 +11,7 @@ from datacap.usage import plans
 from datacap.usage.sources import settings as sources_settings
 
 from datacap.notify import settings as notify_settings
+from datacap.fleet import settings as fleet_settings
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: entry points, config.json, data/
 DEFAULT_CONFIG_PATH = ROOT / "config.json"
@@ -50,6 +51,8 @@ DEFAULTS = {
     "external_ip_url": None,
     "probe_interval_minutes": 60,
     "probe_budget_percent": 1,
+    "site": None,
+    "fleet_agent_url": None,
 }
 
 
@@ -191,6 +194,8 @@ CHECKS = {
     "external_ip_url": _optional_url,
     "probe_interval_minutes": _probe_interval,
     "probe_budget_percent": _in_range(0, 100),
+    "site": fleet_settings.check_site,
+    "fleet_agent_url": fleet_settings.check_agent_url,
 }
 assert CHECKS.keys() == DEFAULTS.keys()
 
