@@ -50,14 +50,15 @@ class Topics:
         return f"{self.discovery}/{component}/{self.node}/{object_id}/config"
 
 
-def device(node, host):
-    return {"identifiers": [f"datacap_{node}"], "name": f"datacap {host}", "manufacturer": "datacap",
+def device(node, site):
+    """The Home Assistant device: its id stays the host's (entities keep their ids), its name is the site."""
+    return {"identifiers": [f"datacap_{node}"], "name": f"datacap {site}", "manufacturer": "datacap",
             "model": "data-cap tester and usage monitor", "sw_version": VERSION}
 
 
-def configs(topics, host, commands):
+def configs(topics, site, commands):
     """(topic, payload or None) for every discovery config; None removes an entity (buttons when off)."""
-    common = {"availability_topic": topics.availability, "device": device(topics.node, host)}
+    common = {"availability_topic": topics.availability, "device": device(topics.node, site)}
     out = []
     for object_id, (component, name, extra) in ENTITIES.items():
         out.append((topics.config(component, object_id), {

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 
+from datacap.fleet.settings import site_name
 from datacap.measure import probe_file
 from datacap.notify import discovery
 from datacap.notify.settings import mqtt_settings
@@ -43,6 +44,7 @@ class MqttBridge:
         self.probes = probe_file.Reader(views.data_dir)
         self.host = host or socket.gethostname()
         self.node = discovery.node_id(self.host)
+        self.site = None  # the name the published discovery configs carry
         self.client = self.settings = self.topics = None
         self.commands = queue.SimpleQueue()  # from paho's thread to ours
         self._fresh_connection = threading.Event()
@@ -112,7 +114,8 @@ class MqttBridge:
 
     def publish_all(self):
         """After each (re)connect: discovery configs, availability, the state; all retained."""
-        for topic, payload in discovery.configs(self.topics, self.host, self.settings["commands"]):
+        self.site = site_name(self.views.cfg)
+        for topic, payload in discovery.configs(self.topics, self.site, self.settings["commands"]):
             self.client.publish(topic, json.dumps(payload) if payload else b"", qos=1, retain=True)
         self.client.publish(self.topics.availability, "online", qos=1, retain=True)
         self._last_state = None
@@ -151,7 +154,8 @@ class MqttBridge:
         if self.client is None:
             return
         self.run_commands()
-        if self._fresh_connection.is_set():
+        renamed = self._status["connected"] and site_name(self.views.cfg) != self.site  # the device's new name
+        if self._fresh_connection.is_set() or renamed:
             self._fresh_connection.clear()
             self.publish_all()
         elif self._status["connected"]:
