@@ -255,3 +255,15 @@ def test_a_frozen_server_reads_offline_after_the_keep_alive_and_online_when_it_t
     finally:
         s.proc.send_signal(signal.SIGCONT)
     wait_for(lambda: watch.last(f"{BASE}/availability") == "online", 15, "online again after it thaws")
+
+
+def test_the_device_is_named_for_the_site_and_renamed_when_the_site_changes(broker, sub, server):
+    b = broker()
+    watch = sub(b)
+    s = server(mqtt=b.settings(), site="Hütte 2")
+    configs = wait_for(lambda: configs_seen(watch), 10, "every discovery config")
+    assert {c["device"]["name"] for c in configs.values()} == {"datacap Hütte 2"}
+    assert requests.put(s.url + "/api/config", json={"site": "RV 7"}, timeout=5).ok
+    renamed = wait_for(lambda: (c := configs_seen(watch)) and {x["device"]["name"] for x in c.values()} == {
+        "datacap RV 7"} and c, 10, "the configs published again with the new name")
+    assert {c["device"]["identifiers"][0] for c in renamed.values()} == {f"datacap_{NODE}"}  # same device, same entities
