@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-# Measured WAN bytes beyond the payload (bench/fleet.py --calibrate prints them):
-REQUEST_BYTES = 740  # one send on an open connection: request and response headers, TLS records, TCP packets
-CONNECTION_BYTES = 2300  # one connection: TCP and TLS handshakes, the close 10 s later, ARP on an Ethernet WAN
-FAILED_CONNECT_BYTES = 450  # one attempt the central never answered: the SYN and its retransmissions
+# Measured WAN bytes beyond the payload (bench/fleet.py --calibrate measures them):
+REQUEST_BYTES = 580  # one send on an open connection: request and response headers, TLS records, TCP packets
+CONNECTION_BYTES = 2050  # one connection: TCP and TLS handshakes, the close 10 s later, ARP on an Ethernet WAN
+FAILED_CONNECT_BYTES = 700  # one attempt the central never answered: the SYN, its retransmissions, ARP
 
 DIALER = "remote_storage_write_client"  # the agent's name for its remote-write connections
 DEFAULT_AGENT_URL = "http://127.0.0.1:9090"
