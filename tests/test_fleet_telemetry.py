@@ -94,6 +94,11 @@ def test_the_last_reading_carried_across_a_restart_of_datacap_counts_the_sends_i
     assert again.poll() == 400 + telemetry.REQUEST_BYTES + telemetry.CONNECTION_BYTES
 
 
+def test_a_last_reading_it_does_not_understand_is_a_new_baseline():
+    m = TelemetryMeter("u", last={"sent": 5}, read=reader([page(payload=500, sends=2, connections=2)]))
+    assert m.poll() == 0 and m.last["payload_bytes"] == 500
+
+
 def test_read_is_none_when_nothing_answers_or_something_else_does():
     def refused(url, timeout):
         raise requests.ConnectionError("refused")

@@ -98,11 +98,15 @@ class TelemetryMeter:
         if now is None:
             return 0
         before, self.last = self.last, asdict(now)
+        try:
+            before = AgentCounters(**before) if before is not None else None
+        except TypeError:  # kept by another version: start again from this reading
+            before = None
         if before is None:
             return 0
-        if before.get("started_at") != now.started_at:  # a new agent process: all it counted is new
+        if before.started_at != now.started_at:  # a new agent process: all it counted is new
             return round(now.wan_bytes())
-        return max(0, round(now.wan_bytes() - AgentCounters(**before).wan_bytes()))
+        return max(0, round(now.wan_bytes() - before.wan_bytes()))
 
 
 def main(argv=None):
