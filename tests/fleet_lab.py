@@ -77,6 +77,15 @@ class Site:
             raise OSError(f"{self.name} telemetry: {r.stderr.strip()}")
         return json.loads(r.stdout)
 
+    def reading(self):
+        """(telemetry(), wan_bytes()) at one moment: taken again if a packet crossed the WAN meanwhile."""
+        while True:
+            before = self.wan_bytes()
+            counters = self.telemetry()
+            if self.wan_bytes() == before:
+                return counters, before
+            time.sleep(0.3)
+
     def log_tail(self, lines=20):
         return "\n".join(f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-lines:])
                          for p in self.logs if p.exists())

@@ -36,7 +36,7 @@ def test_a_change_at_every_site_reaches_the_central_its_dashboard_and_its_cap_al
                          probe_mbps=probes) as fl:
         wait_for(lambda: set(values(fl, "datacap_cycle_used_bytes")) == set(SITES), 3 * interval,
                  "every site's first figures at the central")
-        cost_at = {s.name: (s.telemetry(), s.wan_bytes()) for s in fl.sites}
+        cost_at = {s.name: s.reading() for s in fl.sites}
 
         used_gb = {"home": 10, "cabin": 91, "farm": 89}  # cabin pushed over 90 %, farm just below it
         sent = {}
@@ -74,8 +74,8 @@ def test_a_change_at_every_site_reaches_the_central_its_dashboard_and_its_cap_al
         assert firing() == [("DatacapCapNearlyUsed", "cabin")]
 
         for s in fl.sites:  # datacap's own count of what its agent sent, against its WAN veth
-            (c0, w0), c1 = cost_at[s.name], s.telemetry()
-            measured, estimated = s.wan_bytes() - w0, c1["wan_bytes"] - c0["wan_bytes"]
+            (c0, w0), (c1, w1) = cost_at[s.name], s.reading()
+            measured, estimated = w1 - w0, c1["wan_bytes"] - c0["wan_bytes"]
             assert c1["sends"] > c0["sends"] and estimated == pytest.approx(measured, rel=0.15), (s.name, c0, c1, measured)
 
 
@@ -85,11 +85,11 @@ def test_the_central_unreachable_leaves_no_gap_and_a_send_costs_what_the_shipped
     with fleet_lab.fleet(tmp_path, SITES, scrape_interval=f"{interval}s") as fl:
         wait_for(lambda: set(values(fl, "up")) == set(SITES), 3 * interval, "every site at the central")
         time.sleep(interval)  # past the first sends (a fresh WAL, the first connection)
-        before = {s.name: (s.telemetry(), s.wan_bytes()) for s in fl.sites}
+        before = {s.name: s.reading() for s in fl.sites}
         time.sleep(4 * interval)
         for s in fl.sites:
-            (c0, w0), c1 = before[s.name], s.telemetry()
-            sends, measured = c1["sends"] - c0["sends"], s.wan_bytes() - w0
+            (c0, w0), (c1, w1) = before[s.name], s.reading()
+            sends, measured = c1["sends"] - c0["sends"], w1 - w0
             per_day = measured / sends * 86400 / SHIPPED_INTERVAL_S
             assert sends >= 3 and per_day <= DAY_BUDGET_BYTES, (s.name, sends, measured, per_day)
             assert c1["wan_bytes"] - c0["wan_bytes"] == pytest.approx(measured, rel=0.15), (s.name, c0, c1, measured)

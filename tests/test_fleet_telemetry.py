@@ -48,8 +48,13 @@ prometheus_remote_storage_samples_total{{remote_name="central",{URL}}} 12345
 def test_parse_reads_only_the_remote_write_counters():
     c = telemetry.parse(page(payload=4000, sends=10, connections=3, refused=1, timeouts=2, metadata=50))
     assert c == AgentCounters(started_at=1.7e9, payload_bytes=4050, sends=10, connections=3, failed_connects=3)
-    assert c.wan_bytes() == (4050 + 10 * telemetry.REQUEST_BYTES + 3 * telemetry.CONNECTION_BYTES
+    assert c.wan_bytes() == (4050 + (10 - 3) * telemetry.REQUEST_BYTES + 3 * telemetry.CONNECTION_BYTES
                              + 3 * telemetry.FAILED_CONNECT_BYTES)
+
+
+def test_sends_that_found_no_connection_cost_only_their_connect_attempts():
+    c = telemetry.parse(page(sends=9, timeouts=18))  # the central unreachable: every attempt timed out
+    assert c.wan_bytes() == 18 * telemetry.FAILED_CONNECT_BYTES
 
 
 def test_parse_refuses_a_page_that_is_not_a_prometheus_process():

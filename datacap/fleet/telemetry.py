@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-# Measured WAN bytes beyond the payload (bench/fleet.py --calibrate measures them):
+# Measured WAN bytes beyond the payload (bench/fleet.py measures them):
 REQUEST_BYTES = 580  # one send on an open connection: request and response headers, TLS records, TCP packets
-CONNECTION_BYTES = 2050  # one connection: TCP and TLS handshakes, the close 10 s later, ARP on an Ethernet WAN
-FAILED_CONNECT_BYTES = 700  # one attempt the central never answered: the SYN, its retransmissions, ARP
+CONNECTION_BYTES = 2220  # one connection: TCP and TLS handshakes, the close 10 s later, ARP on an Ethernet WAN
+FAILED_CONNECT_BYTES = 390  # one connection the central never answered: the SYN and its retransmissions
 
 DIALER = "remote_storage_write_client"  # the agent's name for its remote-write connections
 DEFAULT_AGENT_URL = "http://127.0.0.1:9090"
@@ -37,13 +37,16 @@ class AgentCounters:
     """The agent's own counters since it started (all remote writes summed)."""
     started_at: float  # the agent's process_start_time_seconds: a new value means its counters restarted
     payload_bytes: float  # compressed samples (and metadata) it sent
-    sends: float  # send attempts
+    sends: float  # send attempts, those that found no connection included
     connections: float  # connections it opened
     failed_connects: float  # connection attempts that failed
 
     def wan_bytes(self):
-        """What these sends cost the WAN: payload plus the measured overheads."""
-        return (self.payload_bytes + self.sends * REQUEST_BYTES + self.connections * CONNECTION_BYTES
+        """What these sends cost the WAN: payload plus the measured overheads. A send whose connection
+        failed sent no request; one that failed on a connection the central no longer answers costs
+        its retransmissions too, which are not counted here."""
+        requests_sent = max(0.0, self.sends - self.failed_connects)
+        return (self.payload_bytes + requests_sent * REQUEST_BYTES + self.connections * CONNECTION_BYTES
                 + self.failed_connects * FAILED_CONNECT_BYTES)
 
 
