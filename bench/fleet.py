@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 import fleet_dashboard  # noqa: E402
 import fleet_lab  # noqa: E402
+from datacap.fleet import telemetry  # noqa: E402
 from harness import exit_cleanly_on_sigterm  # noqa: E402
 
 SITES = ["home", "cabin", "farm"]
@@ -76,7 +77,7 @@ def reading(site):
 def figures(start, end):
     """A site's WAN bytes between two readings, MB a day at that pace, and datacap's estimate beside them."""
     (c0, w0, t0), (c1, w1, t1) = start, end
-    measured, estimated = w1 - w0, c1["wan_bytes"] - c0["wan_bytes"]
+    measured, estimated = w1 - w0, telemetry.wan_bytes_between(c0, c1)
     return {"bytes": measured, "seconds": t1 - t0, "mb_per_day": measured / (t1 - t0) * 86400 / 1e6,
             "estimated": estimated, "error_percent": 100 * (estimated - measured) / max(measured, 1),
             **{k: c1[k] - c0[k] for k in ("payload_bytes", "sends", "connections", "failed_connects")}}
@@ -92,19 +93,17 @@ def cost(fl, seconds):
 def cost_per_sends(fl, intervals):
     """Per site, over `intervals` scrape intervals from 20 s after one of its sends (its connection closed
     by then, 10 s after): exactly that many sends, each with all its bytes, whatever the site's phase."""
-    first = {s.name: s.telemetry()["sends"] for s in fl.sites}
-    begin = {}
-    while len(begin) < len(fl.sites):  # each site's next send
-        for s in fl.sites:
-            if s.name not in begin and s.telemetry()["sends"] > first[s.name]:
-                begin[s.name] = time.monotonic() + 20
-        time.sleep(1)
-    start, out = {}, {}
+    sends = {s.name: s.telemetry()["sends"] for s in fl.sites}
+    begin, start, out = {}, {}, {}
     while len(out) < len(fl.sites):
         for s in fl.sites:
-            if s.name not in start and time.monotonic() >= begin[s.name]:
+            now = time.monotonic()
+            if s.name not in begin:
+                if s.telemetry()["sends"] > sends[s.name]:  # its next send
+                    begin[s.name] = now + 20
+            elif s.name not in start and now >= begin[s.name]:
                 start[s.name] = reading(s)
-            elif s.name in start and s.name not in out and time.monotonic() >= begin[s.name] + intervals * INTERVAL_S:
+            elif s.name in start and s.name not in out and now >= begin[s.name] + intervals * INTERVAL_S:
                 out[s.name] = figures(start[s.name], reading(s))
         time.sleep(0.5)
     return out

@@ -53,8 +53,10 @@ def test_parse_reads_only_the_remote_write_counters():
 
 
 def test_sends_that_found_no_connection_cost_only_their_connect_attempts():
-    c = telemetry.parse(page(sends=9, timeouts=18))  # the central unreachable: every attempt timed out
-    assert c.wan_bytes() == 18 * telemetry.FAILED_CONNECT_BYTES
+    m = TelemetryMeter("u", read=reader([page(payload=9000, sends=20, connections=20),
+                                          page(payload=9000, sends=29, connections=20, timeouts=18)]))
+    m.poll()
+    assert m.poll() == 18 * telemetry.FAILED_CONNECT_BYTES  # the central unreachable: every attempt timed out
 
 
 def test_parse_refuses_a_page_that_is_not_a_prometheus_process():

@@ -34,20 +34,29 @@ TIMEOUT_S = 2
 
 @dataclass(frozen=True)
 class AgentCounters:
-    """The agent's own counters since it started (all remote writes summed)."""
+    """The agent's own counters since it started (all remote writes summed), or what they grew by."""
     started_at: float  # the agent's process_start_time_seconds: a new value means its counters restarted
     payload_bytes: float  # compressed samples (and metadata) it sent
     sends: float  # send attempts, those that found no connection included
     connections: float  # connections it opened
     failed_connects: float  # connection attempts that failed
 
+    def since(self, before):
+        """What the counters grew by since an earlier reading of the same agent process."""
+        return AgentCounters(self.started_at, *(getattr(self, k) - getattr(before, k) for k in _GROWING))
+
     def wan_bytes(self):
-        """What these sends cost the WAN: payload plus the measured overheads. A send whose connection
-        failed sent no request; one that failed on a connection the central no longer answers costs
-        its retransmissions too, which are not counted here."""
+        """What these sends cost the WAN: payload plus the measured overheads. A send that found no
+        connection sent no request (an unreachable central fails one to two connects per send, so
+        the sends of a stretch with failed connects are not all requests: best read over a minute or
+        so, as poll() does); one that failed on a connection the central stopped answering also
+        costs retransmissions, which are not counted here."""
         requests_sent = max(0.0, self.sends - self.failed_connects)
         return (self.payload_bytes + requests_sent * REQUEST_BYTES + self.connections * CONNECTION_BYTES
                 + self.failed_connects * FAILED_CONNECT_BYTES)
+
+
+_GROWING = ("payload_bytes", "sends", "connections", "failed_connects")
 
 
 def parse(text):
@@ -74,6 +83,19 @@ def parse(text):
     return AgentCounters(**{k: values.get(k, 0.0) for k in AgentCounters.__dataclass_fields__})
 
 
+def counters(d):
+    """AgentCounters from its dict (as kept, or as the command prints it); TypeError if it is not one."""
+    return AgentCounters(**{k: d[k] for k in AgentCounters.__dataclass_fields__}) if isinstance(d, dict) else d
+
+
+def wan_bytes_between(before, after):
+    """The WAN bytes the agent's sending cost between two readings (AgentCounters or their dicts)."""
+    before, after = counters(before), counters(after)
+    if before.started_at != after.started_at:  # a new agent process: all it counted is new
+        return round(after.wan_bytes())
+    return round(after.since(before).wan_bytes())
+
+
 def read(agent_url, get=requests.get):
     """The agent's counters now; None when it does not answer or is not a Prometheus agent."""
     try:
@@ -85,7 +107,8 @@ def read(agent_url, get=requests.get):
 
 
 class TelemetryMeter:
-    """poll() -> the WAN bytes the agent's sending cost since the previous poll (0 at the first one).
+    """poll() -> the WAN bytes the agent's sending cost since the previous poll (0 at the first one);
+    call it every minute or so.
 
     `last` is the previous reading as a dict: keep it with the ledger's checkpoint and pass it back
     after a restart, and nothing sent meanwhile is lost. An agent that restarted counts from zero;
@@ -102,14 +125,10 @@ class TelemetryMeter:
             return 0
         before, self.last = self.last, asdict(now)
         try:
-            before = AgentCounters(**before) if before is not None else None
-        except TypeError:  # kept by another version: start again from this reading
+            before = counters(before) if before is not None else None
+        except (KeyError, TypeError):  # kept by another version: start again from this reading
             before = None
-        if before is None:
-            return 0
-        if before.started_at != now.started_at:  # a new agent process: all it counted is new
-            return round(now.wan_bytes())
-        return max(0, round(now.wan_bytes() - before.wan_bytes()))
+        return 0 if before is None else wan_bytes_between(before, now)
 
 
 def main(argv=None):
