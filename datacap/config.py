@@ -12,6 +12,7 @@ from datacap.usage import plan as planmod
 from datacap.usage.sources import settings as sources_settings
 
 from datacap.notify import settings as notify_settings
+from datacap.fleet import settings as fleet_settings
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: entry points, config.json, data/
 DEFAULT_CONFIG_PATH = ROOT / "config.json"
@@ -52,6 +53,8 @@ DEFAULTS = {
     "probe_interval_minutes": 60,
     "probe_budget_percent": 1,
     "lines": None,
+    "site": None,
+    "fleet_agent_url": None,
 }
 
 
@@ -194,6 +197,8 @@ CHECKS = {
     "probe_interval_minutes": _probe_interval,
     "probe_budget_percent": _in_range(0, 100),
     "lines": lambda v: lines.check(v, CHECKS),
+    "site": fleet_settings.check_site,
+    "fleet_agent_url": fleet_settings.check_agent_url,
 }
 assert CHECKS.keys() == DEFAULTS.keys()
 

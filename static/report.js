@@ -42,7 +42,7 @@ function renderSummary(t, sys) {
   const ip = sys && sys.external_ip;
   const cycle = (a, b) => (a == null && b == null ? "not known" : `${fmtGB(a)} at the start, ${fmtGB(b)} at the end`);
   const rows = [
-    ["Test", t.id], ...(t.line ? [["Line", t.line]] : []), ["Started", fmtWhen(t.start)], ["Ended", fmtWhen(t.end)], ["Duration", fmtDur(t.duration_s)],
+    ...(sys && sys.site ? [["Site", sys.site]] : []), ["Test", t.id], ...(t.line ? [["Line", t.line]] : []), ["Started", fmtWhen(t.start)], ["Ended", fmtWhen(t.end)], ["Duration", fmtDur(t.duration_s)],
     ["Ended because", t.reason || t.status], ["Data downloaded", fmtGB(t.total_gb)],
     ["Average speed", `${fmtMbps(t.avg_mbps)} (all bytes ÷ time spent testing)`], ["Peak speed", `${fmtMbps(t.peak_mbps)} (best 1-s sample)`],
     ["Baseline", t.baseline_mbps == null ? "not reached" : fmtMbps(t.baseline_mbps)],
@@ -137,14 +137,15 @@ async function load() {
   if (!r.ok) { $("verdict").textContent = t.error || `cannot load this test (${r.status})`; return; }
   let sys = null;
   try { sys = await (await fetch("/api/system", { cache: "no-store" })).json(); } catch (e) { /* the connection row says so */ }
-  document.title = `datacap evidence — ${fmtWhen(t.start)}`;
+  const site = sys && sys.site;  // which installation ran it: the fleet's name for it
+  document.title = `datacap evidence — ${site ? site + ", " : ""}${fmtWhen(t.start)}`;
   $("when").textContent = `Test ${t.id}: ${fmtWhen(t.start)} to ${fmtWhen(t.end)} (${Intl.DateTimeFormat().resolvedOptions().timeZone})`;
   $("verdict").textContent = t.verdict;
   $("verdict").classList.toggle("throttled", t.throttled);
   renderEvents(t); renderSummary(t, sys); renderRaw(t); renderSteps(t);
   $("how").replaceChildren(...(t.method || []).map((s) => el("li", s)));
   chart(t, false, $("chart-time")); chart(t, true, $("chart-gb"));
-  $("made").textContent = `Made by datacap on ${fmtWhen(new Date().toISOString())} from the numbers it kept for this test.`;
+  $("made").textContent = `Made by datacap${site ? " at " + site : ""} on ${fmtWhen(new Date().toISOString())} from the numbers it kept for this test.`;
   $("report").setAttribute("aria-busy", "false");
 }
 $("print").addEventListener("click", () => print());

@@ -40,6 +40,7 @@ $("config").addEventListener("submit", async (e) => {
     else if (el.name === "interfaces") body.interfaces = el.value.trim() === "auto" ? "auto" : el.value.split(/[ ,]+/).filter(Boolean);
     else if (CFG_LIST[el.name]) body[el.name] = CFG_LIST[el.name](el.value);
     else if (el.name === "session_limit_gb") body[el.name] = el.value === "" ? null : Number(el.value);
+    else if (el.name === "site") body.site = el.value.trim() || null;
     else body[el.name] = Number(el.value);
   }
   try {

@@ -102,7 +102,8 @@ function renderInterfaces(d) {
   $("if-note").classList.toggle("err", d.stale);
 }
 function renderSystem(s) {
-  const rows = [["Host", s.host], ["CPU", s.cpu_percent.toFixed(0) + " %"], ["Memory", s.memory_percent.toFixed(0) + " %"]];
+  document.title = `datacap — ${s.site}`; $("site").textContent = s.site;  // which of several datacaps this is
+  const rows = [["Site", s.site], ["Host", s.host], ["CPU", s.cpu_percent.toFixed(0) + " %"], ["Memory", s.memory_percent.toFixed(0) + " %"]];
   for (const [name, p] of Object.entries(s.processes)) {
     let text = p.state + (p.pid ? ` (pid ${p.pid}, up ${fmtDur(p.uptime_seconds)})` : "");
     if (p.restarts) text += `, ${p.restarts} restarts`;

@@ -297,3 +297,15 @@ def test_the_last_tests_verdict_is_an_entity_that_keeps_its_value_after_the_test
                      "the new test's verdict once it ended")
     assert state["last_test"]["verdict"].startswith("No throttling in ") and state["last_test"]["id"] != kept["id"]
     assert "datacap_last_test_throttled 0.0" in s.get("/metrics").text
+
+
+def test_the_device_is_named_for_the_site_and_renamed_when_the_site_changes(broker, sub, server):
+    b = broker()
+    watch = sub(b)
+    s = server(mqtt=b.settings(), site="Hütte 2")
+    configs = wait_for(lambda: configs_seen(watch), 10, "every discovery config")
+    assert {c["device"]["name"] for c in configs.values()} == {"datacap Hütte 2"}
+    assert requests.put(s.url + "/api/config", json={"site": "RV 7"}, timeout=5).ok
+    renamed = wait_for(lambda: (c := configs_seen(watch)) and {x["device"]["name"] for x in c.values()} == {
+        "datacap RV 7"} and c, 10, "the configs published again with the new name")
+    assert {c["device"]["identifiers"][0] for c in renamed.values()} == {f"datacap_{NODE}"}  # same device, same entities

@@ -56,13 +56,13 @@ def test_the_finding_and_its_lift_are_news_once_each_by_stable_id(tmp_path):
     app = create_app({"data_cap_gb": 10}, data_dir=tmp_path)
     v = app.extensions["datacap"]
     start = write_probes(tmp_path, v.cfg, [90, 91, 90, 3, 3])
-    found = [n for n in events.news(v, host="pi") if n.key.startswith("probe-")]
+    found = [n for n in events.news(v, site="pi") if n.key.startswith("probe-")]
     assert [(n.key, n.kind) for n in found] == [(f"probe-throttle:{start}:p3", "throttle_start")]
-    assert found[0].text.startswith("datacap on pi: Since ~2.50 GB into this cycle")
+    assert found[0].text.startswith("datacap at pi: Since ~2.50 GB into this cycle")
     t = datetime.now(timezone.utc)
     for i in (5, 6):
         probe_file.add(tmp_path, {"id": f"p{i}", "time": t.isoformat(), "cycle_start": start, "mbps": 89,
                                   "cycle_used_bytes": i * 10 ** 9, "bytes": 10 ** 6, "quiet": True,
                                   "stopped_by": "settled", "settled": True}, 50)
-    keys = [n.key for n in events.news(v, host="pi") if n.key.startswith("probe-")]
+    keys = [n.key for n in events.news(v, site="pi") if n.key.startswith("probe-")]
     assert keys == [f"probe-throttle:{start}:p3", f"probe-lift:{start}:p3:lift"]

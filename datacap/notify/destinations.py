@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 import requests
 
+from datacap.fleet.settings import site_name
 from datacap.notify import settings
 
 log = logging.getLogger("notify")
@@ -98,12 +99,12 @@ class AppriseDestination:
 class WebhookDestination:
     """webhook_url: the JSON payload datacap has always posted."""
 
-    def __init__(self, url, host, post=requests.post):
+    def __init__(self, url, host, post=requests.post, site=None):
         self.id, self.label = destination_id("webhook", url), redacted(url)
-        self.url, self.host, self.post = url, host, post
+        self.url, self.host, self.post, self.site = url, host, post, site or host
 
     def send(self, news):
-        payload = {"event": news.kind, "text": news.text, "content": news.text, "host": self.host,
+        payload = {"event": news.kind, "text": news.text, "content": news.text, "host": self.host, "site": self.site,
                    "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "data": news.data}
         try:
             r = self.post(self.url, json=payload, timeout=TIMEOUT_S)
@@ -114,5 +115,5 @@ class WebhookDestination:
 
 def from_config(cfg, host, post=requests.post):
     """The destinations a config names, webhook first."""
-    out = [WebhookDestination(cfg["webhook_url"], host, post)] if cfg.get("webhook_url") else []
+    out = [WebhookDestination(cfg["webhook_url"], host, post, site_name(cfg))] if cfg.get("webhook_url") else []
     return out + [AppriseDestination(u) for u in cfg.get("notify_urls") or []]

@@ -71,8 +71,9 @@ class Topics:
         return f"{self.discovery}/{component}/{self.node}/{object_id}/config"
 
 
-def device(node, host):
-    return {"identifiers": [f"datacap_{node}"], "name": f"datacap {host}", "manufacturer": "datacap",
+def device(node, site):
+    """The Home Assistant device: its id stays the host's (entities keep their ids), its name is the site."""
+    return {"identifiers": [f"datacap_{node}"], "name": f"datacap {site}", "manufacturer": "datacap",
             "model": "data-cap tester and usage monitor", "sw_version": VERSION}
 
 
@@ -83,11 +84,11 @@ def _entity(topics, common, object_id, component, name, extra):
         "value_template": f"{{{{ value_json.{object_id} }}}}", **extra, **attributes, **common})
 
 
-def configs(topics, host, commands, more_lines=(), gone_lines=()):
+def configs(topics, site, commands, more_lines=(), gone_lines=()):
     """(topic, payload or None) for every discovery config; None removes an entity (buttons when off, the
     entities of a line no longer configured). The first line's entities are the device's own; each line of
     `more_lines` gets its own ("Starlink Cycle used", cycle_used_starlink)."""
-    common = {"availability_topic": topics.availability, "device": device(topics.node, host)}
+    common = {"availability_topic": topics.availability, "device": device(topics.node, site)}
     out = [_entity(topics, common, object_id, *spec) for object_id, spec in ENTITIES.items()]
     for line in (*more_lines, *gone_lines):
         for object_id in PER_LINE:

@@ -3,10 +3,10 @@
 Each piece of news has a key that names the event itself (cycle + threshold, session + onset, server
 run + restarts), so the notifier can send it once, however often it is found again, across restarts.
 """
-import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from datacap.fleet.settings import site_name
 from datacap.measure.probe import file as probe_file
 from datacap.supervise.states import State
 from datacap.usage import ledger_file, lines
@@ -34,7 +34,7 @@ def _size(n):
     return f"{n / 1e12:g} TB" if n >= 1e12 else f"{n / 1e9:g} GB"
 
 
-def cap_alerts(usage, cycle_start, host, line=None):
+def cap_alerts(usage, cycle_start, site, line=None):
     """The collector's alerts of a line's cycle (it records each threshold once per cycle); `line` names
     the line in the words and the key when there are several."""
     out = []
@@ -45,10 +45,10 @@ def cap_alerts(usage, cycle_start, host, line=None):
             text = (f"{line}: the prepaid bucket has expired ({a['used_bytes'] / 1e9:.2f} GB used)" if a.get("expired")
                     else f"{line}: {a['percent']} % of {_size(a['cap_bytes'])} used "
                     f"({a['used_bytes'] / 1e9:.2f} GB this cycle)")
-            text = f"datacap on {host}: {text}"
+            text = f"datacap at {site}: {text}"
         else:
-            text = (f"datacap on {host}: the prepaid bucket has expired ({a['used_bytes'] / 1e9:.2f} GB used)"
-                    if a.get("expired") else f"datacap on {host}: {a['percent']}% of the data cap used "
+            text = (f"datacap at {site}: the prepaid bucket has expired ({a['used_bytes'] / 1e9:.2f} GB used)"
+                    if a.get("expired") else f"datacap at {site}: {a['percent']}% of the data cap used "
                     f"({a['used_bytes'] / 1e9:.2f} of {a['cap_bytes'] / 1e9:.0f} GB this cycle)")
         key = f"alert:{a['id']}" if a.get("id") else f"alert:{a['cycle_start']}:{a['percent']}"  # id: a re-armed one
         out.append(News(key if not line else f"alert:{line}:{key[6:]}", "cap_alert",
@@ -56,41 +56,41 @@ def cap_alerts(usage, cycle_start, host, line=None):
     return out
 
 
-def line_alerts(views, host):
+def line_alerts(views, site):
     """Every line's cap alerts (a config without lines: its one line, named nowhere)."""
     doc = views.usage.read()
     if not views.cfg.get("lines"):
-        return cap_alerts(ledger_file.line_of(doc, ledger_file.FIRST_LINE), views.summary()["start"], host)
+        return cap_alerts(ledger_file.line_of(doc, ledger_file.FIRST_LINE), views.summary()["start"], site)
     return [n for x in lines.of(views.cfg)
-            for n in cap_alerts(ledger_file.line_of(doc, x.name), views.summary(x)["start"], host, x.name)]
+            for n in cap_alerts(ledger_file.line_of(doc, x.name), views.summary(x)["start"], site, x.name)]
 
 
-def _throttle(sid, ev, host):
+def _throttle(sid, ev, site):
     out = [News(f"throttle-start:{sid}:{ev['start']}", "throttle_start", "Throttled",
-                f"datacap on {host}: throttled at {ev['at_gb']:.2f} GB, {ev['baseline_mbps']:.1f} -> "
+                f"datacap at {site}: throttled at {ev['at_gb']:.2f} GB, {ev['baseline_mbps']:.1f} -> "
                 f"{ev['throttled_mbps']:.1f} Mbit/s since {ev['start']}", ev)]
     if ev.get("end"):
         out.append(News(f"throttle-end:{sid}:{ev['start']}", "throttle_end", "Throttle lifted",
-                        f"datacap on {host}: speed recovered at {ev['end']} after throttling since {ev['start']}",
+                        f"datacap at {site}: speed recovered at {ev['end']} after throttling since {ev['start']}",
                         ev, warning=False))
     return out
 
 
-def _outage(sid, ev, host, now, min_minutes):
+def _outage(sid, ev, site, now, min_minutes):
     start, end = _parse(ev.get("start")), _parse(ev.get("end"))
     if start is None or ((end or now) - start).total_seconds() < min_minutes * 60:
         return []
     out = [News(f"outage-start:{sid}:{ev['start']}", "outage_start", "Internet outage",
-                f"datacap on {host}: no connection since {ev['start']} (over {min_minutes:g} min)", ev)]
+                f"datacap at {site}: no connection since {ev['start']} (over {min_minutes:g} min)", ev)]
     if end is not None:
         minutes = (end - start).total_seconds() / 60
         out.append(News(f"outage-end:{sid}:{ev['start']}", "outage_end", "Internet back",
-                        f"datacap on {host}: connection back at {ev['end']} after {minutes:.0f} min", ev,
+                        f"datacap at {site}: connection back at {ev['end']} after {minutes:.0f} min", ev,
                         warning=False))
     return out
 
 
-def session_events(stats, now, outage_minutes, host):
+def session_events(stats, now, outage_minutes, site):
     """Throttle start/lift and outages longer than `outage_minutes` from downloader.json's events."""
     stats = stats or {}
     sid = stats.get("session_id")
@@ -102,27 +102,27 @@ def session_events(stats, now, outage_minutes, host):
         kind = ev.get("kind", "throttle")
         try:
             if kind == "throttle":
-                out += _throttle(sid, ev, host)
+                out += _throttle(sid, ev, site)
             elif kind == "outage":
-                out += _outage(sid, ev, host, now, outage_minutes)
+                out += _outage(sid, ev, site, now, outage_minutes)
         except (KeyError, TypeError, ValueError):
             continue  # an event from a newer or damaged file: not news we can word
     return out
 
 
-def fatal_children(processes, run_id, host):
+def fatal_children(processes, run_id, site):
     """A child the supervisor gave up on; once per server run and restart count."""
     out = []
     for name, p in (processes or {}).items():
         if p.get("state") == State.FATAL.value:
             why = p.get("last_error") or p.get("exit") or "no reason given"
             out.append(News(f"fatal:{name}:{run_id}:{p.get('restarts')}", "process_fatal",
-                            f"datacap {name} stopped", f"datacap on {host}: the {name} gave up restarting ({why})",
+                            f"datacap {name} stopped", f"datacap at {site}: the {name} gave up restarting ({why})",
                             {"process": name, **p}))
     return out
 
 
-def probe_findings(doc, cycle_start, host):
+def probe_findings(doc, cycle_start, site):
     """A lasting step down across this cycle's probes, and its lift; keyed by the finding's stable ids."""
     out = []
     for f in (doc or {}).get("findings") or []:
@@ -130,21 +130,21 @@ def probe_findings(doc, cycle_start, host):
             continue
         try:
             out.append(News(f"probe-throttle:{f['id']}", "throttle_start", "Throttled (probes)",
-                            f"datacap on {host}: {f['text']}", f))
+                            f"datacap at {site}: {f['text']}", f))
             if f.get("lifted"):
                 out.append(News(f"probe-lift:{f['lifted']['id']}", "throttle_end", "Throttle lifted (probes)",
-                                f"datacap on {host}: {f['lifted']['text']}", f, warning=False))
+                                f"datacap at {site}: {f['lifted']['text']}", f, warning=False))
         except (KeyError, TypeError):
             continue  # a finding from a newer or damaged file: not news we can word
     return out
 
 
-def news(views, now=None, host=None):
+def news(views, now=None, site=None):
     """Everything that is news now, read through the same Views the API uses."""
-    host = host or socket.gethostname()
+    site = site or site_name(views.cfg)
     now = now or datetime.now(timezone.utc)
     cfg = views.cfg
-    return (line_alerts(views, host)
-            + session_events(views.downloader.read(), now, cfg.get("notify_outage_minutes", 10), host)
-            + fatal_children(views.system()["processes"], views.started, host)
-            + probe_findings(probe_file.reader(views.data_dir).read(), views.summary()["start"], host))
+    return (line_alerts(views, site)
+            + session_events(views.downloader.read(), now, cfg.get("notify_outage_minutes", 10), site)
+            + fatal_children(views.system()["processes"], views.started, site)
+            + probe_findings(probe_file.reader(views.data_dir).read(), views.summary()["start"], site))

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 
+from datacap.fleet.settings import site_name
 from datacap.measure.probe import file as probe_file
 from datacap.notify import discovery
 from datacap.notify.settings import mqtt_settings
@@ -44,6 +45,7 @@ class MqttBridge:
         self.probes = probe_file.Reader(views.data_dir)
         self.host = host or socket.gethostname()
         self.node = discovery.node_id(self.host)
+        self.site = None  # the name the published discovery configs carry
         self.client = self.settings = self.topics = None
         self.commands = queue.SimpleQueue()  # from paho's thread to ours
         self._fresh_connection = threading.Event()
@@ -117,13 +119,13 @@ class MqttBridge:
         return tuple(x.name for x in lines.of(self.views.cfg)[1:]) if self.views.cfg.get("lines") else ()
 
     def publish_all(self):
-        """After each (re)connect and change of lines: availability, discovery configs, the state; all retained.
-
-        Availability goes first, so an entity is online the moment its config arrives."""
+        """After each (re)connect, change of lines or of the site's name: availability, discovery configs,
+        the state; all retained. Availability goes first, so an entity is online the moment its config arrives."""
         self.client.publish(self.topics.availability, "online", qos=1, retain=True)
+        self.site = site_name(self.views.cfg)
         now = self.more_lines()
         gone = tuple(x for x in self._lines_published if x not in now)
-        for topic, payload in discovery.configs(self.topics, self.host, self.settings["commands"], now, gone):
+        for topic, payload in discovery.configs(self.topics, self.site, self.settings["commands"], now, gone):
             self.client.publish(topic, json.dumps(payload) if payload else b"", qos=1, retain=True)
         self._lines_published = now
         self._last_state = None
@@ -162,7 +164,9 @@ class MqttBridge:
         if self.client is None:
             return
         self.run_commands()
-        if self._fresh_connection.is_set() or (self._status["connected"] and self.more_lines() != self._lines_published):
+        changed = self._status["connected"] and (self.more_lines() != self._lines_published
+                                                 or site_name(self.views.cfg) != self.site)  # lines, the device's name
+        if self._fresh_connection.is_set() or changed:
             self._fresh_connection.clear()
             self.publish_all()
         elif self._status["connected"]:

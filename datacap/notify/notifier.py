@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timezone
 
 from datacap import store
+from datacap.fleet.settings import site_name
 from datacap.notify import destinations, events
 
 log = logging.getLogger("notify")
@@ -46,14 +47,15 @@ class Notifier:
         self._stop = threading.Event()
 
     def destinations(self):
-        cfg = (self.views.cfg.get("webhook_url"), tuple(self.views.cfg.get("notify_urls") or ()))
+        cfg = (self.views.cfg.get("webhook_url"), tuple(self.views.cfg.get("notify_urls") or ()),
+               site_name(self.views.cfg))
         if cfg != self._dests_cfg:  # a SIGHUP or PUT /api/config changed them
             self._dests, self._dests_cfg = self.make_destinations(self.views.cfg), cfg
             self.pending = {k: v for k, v in self.pending.items() if k[0] in {d.id for d in self._dests}}
         return self._dests
 
     def scan(self, now=None):
-        found = events.news(self.views, now=now, host=self.host)
+        found = events.news(self.views, now=now)  # worded with the site's name
         sent = set(self.sent)
         for dest in self.destinations():
             new = [n for n in found if f"{dest.id} {n.key}" not in sent and (dest.id, n.key) not in self.pending]

@@ -10,6 +10,7 @@ import psutil
 from flask import current_app
 
 from datacap import store
+from datacap.fleet.settings import site_name
 from datacap.measure import history, session_file
 from datacap.supervise.states import UP, State
 from datacap.usage import adjustments, ledger_file, live_file
@@ -113,7 +114,8 @@ class Views:
         procs = self._processes()
         vm = psutil.virtual_memory()
         return {
-            "host": socket.gethostname(), "platform": platform.platform(), "python": platform.python_version(),
+            "host": socket.gethostname(), "site": site_name(self.cfg),
+            "platform": platform.platform(), "python": platform.python_version(),
             "cpu_percent": psutil.cpu_percent(interval=None), "memory_percent": vm.percent,
             "memory_total_bytes": vm.total, "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "boot_time": datetime.fromtimestamp(psutil.boot_time(), timezone.utc).isoformat(),
