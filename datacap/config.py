@@ -11,6 +11,7 @@ from datacap.usage import lines
 from datacap.usage import plan as planmod
 from datacap.usage.sources import settings as sources_settings
 
+from datacap.devices import settings as devices_settings
 from datacap.notify import settings as notify_settings
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: entry points, config.json, data/
@@ -52,6 +53,7 @@ DEFAULTS = {
     "probe_interval_minutes": 60,
     "probe_budget_percent": 1,
     "lines": None,
+    "devices": None,
 }
 
 
@@ -194,6 +196,7 @@ CHECKS = {
     "probe_interval_minutes": _probe_interval,
     "probe_budget_percent": _in_range(0, 100),
     "lines": lambda v: lines.check(v, CHECKS),
+    "devices": devices_settings.check,
 }
 assert CHECKS.keys() == DEFAULTS.keys()
 
