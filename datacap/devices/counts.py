@@ -1,0 +1,112 @@
+"""Device bytes per day and line from counters read again and again, and the checkpoint they correspond to.
+
+Pure: no files, no clock. Each counter ("element": "up4 10.0.0.5 wan", "own_in wan", "unifi rx aa:bb:...") only
+grows while the counters it belongs to live; a group's `identity` names them (for the kernel's: boot, network
+namespace, table handle; for UniFi's: the controller and site). A
+reading below the last is a counter that started again (an element that expired and came back, a UniFi client's
+new session): all of it is new. A new identity (a reboot, our table made again) voids every earlier reading.
+The caller flushes `days` and the checkpoint together (device_db.py), so a restart credits exactly what the
+counters gained since that flush.
+"""
+
+
+class Counts:
+    def __init__(self, checkpoint=None, days=None, identities=None):
+        self.checkpoint = dict(checkpoint or {})  # element -> value at the last reading
+        self.days = dict(days or {})  # (ISO day, mac, line) -> [rx, tx]
+        self.identities = dict(identities or {})  # group -> identity of the counters its readings came from
+        self.dirty = set()  # day keys changed since the last flush
+        self.changed = {}  # element -> value changed since the last flush
+        self.dropped = set()  # elements gone since the last flush
+        self._starts, self._today = {}, None
+        self.cycle, self.today = {}, {}  # (mac, line) -> [rx, tx] this cycle of the line, today
+
+    def read(self, group, readings, identity, owner, day, restarted=(), keep_missing=False):
+        """Credit the change since the last reading of each element of a group (its name's first word: "kernel"
+        for the nftables sets, "unifi") to its (mac, line, direction) = owner(element) on `day` (None: counted
+        by no one); returns {(mac, line): [rx, tx]} credited now. restarted: elements known to have started again
+        from zero; keep_missing: an element missing from the readings keeps its last reading (a UniFi client
+        that left may come back with its counters where they were)."""
+        mine = [e for e in self.checkpoint if group_of(e) == group]
+        if identity != self.identities.get(group):
+            for element in mine:
+                del self.checkpoint[element]
+                self.changed.pop(element, None)
+                self.dropped.add(element)
+            self.identities[group], mine = identity, []
+        credited = {}
+        for element, value in readings.items():
+            old = self.checkpoint.get(element)
+            if value == old:
+                continue
+            delta = value if old is None or value < old or element in restarted else value - old
+            self.checkpoint[element] = self.changed[element] = value
+            self.dropped.discard(element)
+            who = owner(element) if delta else None
+            if who is not None:
+                got = credited.setdefault(who[:2], [0, 0])
+                got[who[2] == "tx"] += delta
+        for element in [] if keep_missing else [e for e in mine if e not in readings]:
+            del self.checkpoint[element]  # expired in the kernel: a new one starts from zero
+            self.changed.pop(element, None)
+            self.dropped.add(element)
+        for (mac, line), (rx, tx) in credited.items():
+            self.credit(day, mac, line, rx, tx)
+        return credited
+
+    def credit(self, day, mac, line, rx, tx):
+        key = (day, mac, line)
+        entry = self.days.setdefault(key, [0, 0])
+        entry[0] += rx
+        entry[1] += tx
+        self.dirty.add(key)
+        start = self._starts.get(line, self._starts.get(None))
+        if start is not None and day >= start:
+            _add(self.cycle, (mac, line), rx, tx)
+        if day == self._today:
+            _add(self.today, (mac, line), rx, tx)
+
+    def set_periods(self, today, starts):
+        """Today (ISO date) and each line's cycle start ({line: ISO date}, None for lines not named); the running
+        sums are made again only when one of them moves."""
+        if today == self._today and starts == self._starts:
+            return
+        self._today, self._starts = today, dict(starts)
+        self.cycle, self.today = {}, {}
+        for (day, mac, line), (rx, tx) in self.days.items():
+            start = starts.get(line, starts.get(None))
+            if start is not None and day >= start:
+                _add(self.cycle, (mac, line), rx, tx)
+            if day == today:
+                _add(self.today, (mac, line), rx, tx)
+
+    def taken(self):
+        """(day rows, changed elements, dropped elements) to flush; marked clean (call again after a failed flush
+        with restore())."""
+        rows = {k: tuple(self.days[k]) for k in self.dirty}
+        out = (rows, dict(self.changed), set(self.dropped))
+        self.dirty, self.changed, self.dropped = set(), {}, set()
+        return out
+
+    def restore(self, taken):
+        """A flush failed: what it held is still to flush."""
+        rows, changed, dropped = taken
+        self.dirty |= set(rows)
+        self.changed = {**changed, **self.changed}
+        self.dropped |= dropped - set(self.changed)
+
+    def evict(self, oldest):
+        """Days before `oldest` (ISO date) that are flushed leave memory (the database keeps them)."""
+        for key in [k for k in self.days if k[0] < oldest and k not in self.dirty]:
+            del self.days[key]
+
+
+def group_of(element):
+    """"unifi" for a UniFi client's counter, "kernel" for everything the nftables sets count."""
+    return "unifi" if element.startswith("unifi ") else "kernel"
+
+
+def _add(table, key, rx, tx):
+    entry = table.setdefault(key, [0, 0])
+    entry[0] += rx
+    entry[1] += tx
