@@ -43,3 +43,7 @@ class FakeKernel:
     def add(self, element, nbytes):
         """Traffic: an element's counter grows (made when new, as the kernel's dynamic set does)."""
         self.elements[element] = self.elements.get(element, 0) + nbytes
+
+    @property
+    def address_of(self):
+        return {e: None if e.startswith("own_") else e.split(" ")[1] for e in self.elements}

@@ -72,7 +72,7 @@ def test_each_device_counts_its_addresses_both_ways_and_a_new_address_stays_one_
     g.traffic("up4 10.0.0.10 wan", 2 * MB)
     g.traffic("down6 fd00::a wan", 5 * MB)
     g.traffic("down4 10.0.0.11 wan", 7 * MB)
-    g.advance(1)
+    g.advance(2)
     c.tick()
     a = device(tmp_path, A)
     assert (a["name"], a["rx_bytes"], a["tx_bytes"], a["cycle_bytes"], a["today_bytes"]) == \
@@ -82,7 +82,7 @@ def test_each_device_counts_its_addresses_both_ways_and_a_new_address_stays_one_
     g.leases.write_text(f"1800000000 {A} 10.0.0.20 laptop *\n1800000000 {B} 10.0.0.11 tv *\n")
     g.kernel.neigh["10.0.0.20"] = A
     g.traffic("down4 10.0.0.20 wan", 3 * MB)
-    g.advance(1)
+    g.advance(2)
     c.tick()
     assert device(tmp_path, A)["cycle_bytes"] == 40 * MB
     assert [d["mac"] for d in live_doc(tmp_path)["devices"]] == [A, B]  # most used first
@@ -95,7 +95,7 @@ def test_lan_to_lan_and_unknown_interfaces_count_for_no_line_but_the_device(tmp_
     c.start()
     g.traffic("up4 10.0.0.10 wg0", 4 * MB, wan=False)
     g.traffic("up4 10.0.0.10 wan", 1 * MB)
-    g.advance(1)
+    g.advance(2)
     c.tick()
     a = device(tmp_path, A)
     assert a["cycle_bytes"] == 5 * MB and a["lines"] == {"Internet": MB, "": 4 * MB}
@@ -110,7 +110,7 @@ def test_devices_and_the_gateway_own_traffic_add_up_to_the_line(tmp_path):
     g.traffic("up4 10.0.0.11 wan", 9 * MB)
     g.traffic("own_in wan", 3 * MB)  # the gateway's own updates
     g.traffic("own_out wan", 1 * MB)
-    g.advance(1)
+    g.advance(2)
     c.tick()
     line = live_doc(tmp_path)["lines"]["Internet"]
     assert line == {**line, "line_bytes": 63 * MB, "devices_bytes": 59 * MB, "gateway_bytes": 4 * MB}
@@ -122,12 +122,12 @@ def test_a_restart_without_reboot_continues_exactly_from_the_last_flush(tmp_path
     c = g.collector()
     c.start()
     g.traffic("down4 10.0.0.10 wan", 10 * MB)
-    g.advance(1)
+    g.advance(2)
     c.tick()
     c.flush(g.t, g.wall)
     g.traffic("down4 10.0.0.10 wan", 6 * MB)
     g.traffic("down4 10.0.0.11 wan", 2 * MB)  # a new element after the flush: all of it is new
-    g.advance(1)
+    g.advance(2)
     c.tick()  # counted in memory, then killed before the next flush
     g.traffic("down4 10.0.0.10 wan", 1 * MB)
     g.advance(5)
@@ -142,9 +142,9 @@ def test_a_reboot_counts_the_new_counters_from_zero(tmp_path):
     c = g.collector()
     c.start()
     g.traffic("down4 10.0.0.10 wan", 10 * MB)
-    g.advance(1)
+    g.advance(2)
     c.tick()
-    c.flush(g.t, g.wall)
+    c.devices.stop(g.wall, c.ledger, c.summaries(g.wall))  # datacap is stopped before the reboot: it flushes
     g.kernel = FakeKernel()  # a new boot: no table, no counters
     g.kernel.neigh = {"10.0.0.10": A}
     g.boot_id = "boot-2"
@@ -152,7 +152,7 @@ def test_a_reboot_counts_the_new_counters_from_zero(tmp_path):
     c2 = g.collector()
     c2.start()
     g.traffic("down4 10.0.0.10 wan", 3 * MB)
-    g.advance(1)
+    g.advance(2)
     c2.tick()
     assert device(tmp_path, A)["cycle_bytes"] == 13 * MB
 
@@ -162,15 +162,15 @@ def test_our_table_flushed_by_a_firewall_reload_is_made_again_and_counts_from_ze
     c = g.collector(budgets={B: {"gb": 100}})
     c.start()
     g.traffic("down4 10.0.0.10 wan", 10 * MB)
-    g.advance(1)
+    g.advance(2)
     c.tick()
     handle = g.kernel.handle
     g.kernel.flush_ruleset()
-    g.advance(1)
+    g.advance(2)
     c.tick()
     assert g.kernel.handle not in (None, handle) and len(g.kernel.installs) == 2
     g.traffic("down4 10.0.0.10 wan", 4 * MB)  # far below the 10 MB the old element had read
-    g.advance(1)
+    g.advance(2)
     c.tick()
     assert device(tmp_path, A)["cycle_bytes"] == 14 * MB
 
@@ -180,23 +180,23 @@ def test_an_element_that_expired_and_came_back_counts_from_zero(tmp_path):
     c = g.collector()
     c.start()
     g.traffic("down6 fd00::a wan", 8 * MB)
-    g.advance(1)
+    g.advance(2)
     c.tick()
     del g.kernel.elements["down6 fd00::a wan"]  # a week without traffic
-    g.advance(1)
+    g.advance(2)
     c.tick()
     g.traffic("down6 fd00::a wan", 2 * MB)
-    g.advance(1)
+    g.advance(2)
     c.tick()
     assert device(tmp_path, A)["cycle_bytes"] == 10 * MB
 
 
 def test_bytes_go_to_their_day_and_the_cycle_starts_again_on_the_billing_day(tmp_path):
-    g = Gateway(tmp_path, start=datetime(2026, 11, 30, 23, 59, 58, tzinfo=TZ))
+    g = Gateway(tmp_path, start=datetime(2026, 11, 30, 23, 59, 57, tzinfo=TZ))
     c = g.collector()
     c.start()
     g.traffic("down4 10.0.0.10 wan", 10 * MB)
-    g.advance(1)
+    g.advance(2)
     c.tick()
     g.advance(2)  # 2026-12-01 00:00:01: a new day and a new cycle
     g.traffic("down4 10.0.0.10 wan", 3 * MB)
@@ -213,12 +213,12 @@ def test_a_dhcp_address_handed_to_another_device_counts_for_the_new_one(tmp_path
     c = g.collector()
     c.start()
     g.traffic("down4 10.0.0.10 wan", 10 * MB)
-    g.advance(1)
+    g.advance(2)
     c.tick()
     g.leases.write_text(f"1800000000 {C} 10.0.0.10 phone *\n")  # the laptop left; the phone got its address
     g.kernel.neigh["10.0.0.10"] = C
     g.traffic("down4 10.0.0.10 wan", 4 * MB)
-    g.advance(1)
+    g.advance(2)
     c.tick()
     assert device(tmp_path, A)["cycle_bytes"] == 10 * MB
     assert (device(tmp_path, C)["cycle_bytes"], device(tmp_path, C)["name"]) == (4 * MB, "phone")
@@ -239,7 +239,7 @@ def test_two_wans_each_device_counts_toward_the_line_it_left_by(tmp_path):
         g.kernel.add(element, n)
         rx, tx = g.counters[wan]
         g.counters[wan] = (rx + n, tx) if element.startswith("down") else (rx, tx + n)
-    g.advance(1)
+    g.advance(2)
     c.tick()
     doc = live_doc(tmp_path)
     assert device(tmp_path, A)["lines"] == {"Fibre": 20 * MB, "LTE": 5 * MB} and device(tmp_path, A)["line"] == "Fibre"
@@ -268,16 +268,34 @@ def test_kill_at_any_point_loses_and_doubles_no_byte(tmp_path):
         else:
             c.tick()
     c.tick()
-    c.flush(g.t, g.wall)
+    c.devices.flush(g.wall, force=True)
     want = {A: sum(v for e, v in g.kernel.elements.items() if "10.0.0.10" in e or "fd00::a" in e),
             B: g.kernel.elements.get("down4 10.0.0.11 wan", 0)}
     assert stored(tmp_path) == want
     assert device(tmp_path, A)["cycle_bytes"] == want[A]
 
 
+def test_devices_db_is_flushed_every_five_minutes_on_a_new_day_and_on_exit_not_every_minute(tmp_path):
+    g = Gateway(tmp_path)
+    c = g.collector()
+    c.start()
+    flushes = lambda: int(device_db.DeviceDb(tmp_path / device_db.NAME).meta()["flushes"])  # noqa: E731
+    first = flushes()
+    for _ in range(4):  # the ledger flushes every minute
+        g.traffic("down4 10.0.0.10 wan", MB)
+        g.advance(60)
+        c.tick()
+    assert flushes() == first
+    g.advance(60)
+    c.tick()
+    assert flushes() == first + 1
+    c.devices.stop(g.wall, c.ledger, c.summaries(g.wall))
+    assert flushes() == first + 2 and stored(tmp_path) == {A: 4 * MB}
+
+
 def test_counts_credit_only_growth_and_void_readings_of_other_counters():
     got = counts.Counts()
-    owner = lambda e: ("m", "L", "rx")  # noqa: E731
+    owner = lambda e: (("m", "L"), 0)  # noqa: E731  (the device and line; 0: rx)
     assert got.read("kernel", {"x": 100}, ["b", 1], owner, "2026-01-01") == {("m", "L"): [100, 0]}
     assert got.read("kernel", {"x": 100}, ["b", 1], owner, "2026-01-01") == {}
     assert got.read("kernel", {"x": 40}, ["b", 1], owner, "2026-01-01") == {("m", "L"): [40, 0]}  # started again

@@ -65,9 +65,9 @@ class Devices:
         if self.counter is not None and self._started:
             self._guarded("a pause request", self.counter.apply_requests, when)
 
-    def flush(self, when):
+    def flush(self, when, force=False):
         if self.counter is not None and self._started:
-            self._guarded("flush", self.counter.flush, when)
+            self._guarded("flush", self.counter.flush, when, force)
 
     def reload(self, cfg, when, summaries, wan_lines, ledger):
         wanted = devices_settings.of(cfg)
@@ -87,7 +87,7 @@ class Devices:
         """Flush and say stopped; with remove (device counting turned off), our nftables table goes too."""
         if self.counter is None:
             return
-        self.flush(when)
+        self.flush(when, force=True)
         self._guarded("stop", self.counter.write_live, when, line_bytes(ledger, summaries), "stopped")
         if self.counter.unifi:
             self.counter.unifi.stop()

@@ -17,6 +17,8 @@ from datacap.devices.leases import Leases
 log = logging.getLogger("collector")
 
 EVENTS_SHOWN = 20
+LIVE_S = 2.0  # devices.json at most this often (and at once when a pause changes): 250 devices are 120 KB of JSON
+FLUSH_S = 300.0  # devices.db to disk this often (and on a new day, and on exit): see flush()
 OTHER = ""  # the line of traffic that left by no counted line's interface (a tunnel, a container)
 
 
@@ -34,6 +36,10 @@ class DeviceCounter:
         self._kernel_paused = None  # what the kernel's pause sets hold, as we last set them
         self._day = None
         self._read_t = None
+        self._flushed_at = self._flushed_day = None
+        self._live_at = None
+        self._unnamed = set()  # addresses counted that no lease or neighbour names yet
+        self._owners = {}  # kernel element -> its owner (see _owner)
 
     # -- start, stop -------------------------------------------------------------------------------
 
@@ -81,6 +87,8 @@ class DeviceCounter:
         """Count, credit, pause, write the live file. summaries: each line's cycle figure; wan_lines: {interface:
         line} of the lines counted on this machine; line_bytes: {line: its counter's bytes this cycle}."""
         today = when.date().isoformat()
+        if wan_lines != self._wan_lines or len(self._owners) > 100_000:
+            self._owners = {}
         self._summaries, self._wan_lines, self._first_line = summaries, wan_lines, next(iter(summaries))
         self._line_bytes = line_bytes
         starts = {name: s["start"] for name, s in summaries.items()}
@@ -100,9 +108,11 @@ class DeviceCounter:
             if elapsed:
                 r = self.rates.setdefault(mac, [0, 0])
                 r[0], r[1] = r[0] + rx * 8 / elapsed, r[1] + tx * 8 / elapsed
-        self.usage = self._usage(summaries)
-        names = self.names()
-        for change in self.rules.due(when, self.usage, names):
+        live_due = self._live_at is None or t - self._live_at >= LIVE_S - 0.05
+        watched = set(self.rules.budgets) | set(self.rules.paused)
+        self.usage = self._usage(summaries, None if live_due else watched)
+        changes = self.rules.due(when, self.usage, self.names()) if watched else []
+        for change in changes:
             self._apply(change, when)
         if self.book.changed and self.rules.paused:
             self._set_kernel_pauses()  # a paused device showed up at a new address
@@ -110,7 +120,10 @@ class DeviceCounter:
             if self._day is not None:
                 self.db.prune(today)
             self._day = today
-        self.write_live(when, line_bytes)
+        if live_due or changes:
+            if not live_due:
+                self.usage = self._usage(summaries)
+            self.write_live(when, line_bytes)
 
     def _read_kernel(self, today, when):
         try:
@@ -125,9 +138,12 @@ class DeviceCounter:
             return {}
         if handle is None:
             return {}
-        fresh = {e.split(" ")[1] for e, v in readings.items()
-                 if v != self.counts.checkpoint.get(e) and not e.startswith("own_")}
-        self.book.resolve(fresh)
+        address_of = self.kernel.address_of  # new counters' addresses, and those nobody could name yet
+        unknown = {address_of.get(e) for e in readings.keys() - self.counts.checkpoint.keys()} | self._unnamed
+        unknown -= self.book.of.keys() | {None}
+        self._unnamed = unknown
+        if self.book.resolve(unknown):
+            self._owners = {}  # an address moved (or became known): who owns which counter again
         identity = [self.boot_id(), self.kernel.netns(), handle]
         credited = self.counts.read("kernel", readings, identity, self._owner, today)
         stamp = when.isoformat(timespec="seconds")
@@ -143,7 +159,7 @@ class DeviceCounter:
 
         def owner(element):
             _, direction, mac = element.split(" ")
-            return None if mac in mine else (mac, self._first_line, direction)
+            return None if mac in mine else ((mac, self._first_line), direction == "tx")
         credited = self.counts.read("unifi", snapshot.readings, snapshot.identity, owner, today,
                                     restarted=snapshot.restarted, keep_missing=True)
         self.book._merge({a: m for a, m in snapshot.addresses.items() if m not in mine})
@@ -153,15 +169,21 @@ class DeviceCounter:
         return credited
 
     def _owner(self, element):
-        """(mac, line, direction) of a kernel counter: "up4 10.0.0.5 wan", "own_in wan"."""
-        parts = element.split(" ")
-        ifname = parts[-1]
-        line = self._wan_lines.get(ifname)
-        if line is None:
-            line = OTHER if self._wan_lines else self._first_line  # no line counted here: the (first) line
-        if parts[0] in nft_table.OWN_SETS:
-            return live.GATEWAY, line, nft_table.OWN_SETS[parts[0]]
-        return self.book.mac(parts[1]), line, nft_table.DEVICE_SETS[parts[0]][1]
+        """((mac, line), 0 for rx or 1 for tx) of a kernel counter: "up4 10.0.0.5 wan", "own_in wan"; remembered
+        until an address moves or the lines' interfaces change."""
+        found = self._owners.get(element)
+        if found is None:
+            parts = element.split(" ")
+            ifname = parts[-1]
+            line = self._wan_lines.get(ifname)
+            if line is None:
+                line = OTHER if self._wan_lines else self._first_line  # no line counted here: the (first) line
+            if parts[0] in nft_table.OWN_SETS:
+                found = ((live.GATEWAY, line), nft_table.OWN_SETS[parts[0]] == "tx")
+            else:
+                found = ((self.book.mac(parts[1]), line), nft_table.DEVICE_SETS[parts[0]][1] == "tx")
+            self._owners[element] = found
+        return found
 
     def _seen(self, mac, stamp, source, name=None):
         entry = self.seen.setdefault(mac, {**self.known.get(mac, {})})
@@ -178,15 +200,21 @@ class DeviceCounter:
         out.update(self.settings.names)
         return out
 
-    def _usage(self, summaries):
-        """{mac: {today_bytes, cycle_bytes, rx, tx, lines, line, cycle}} of every device with bytes this cycle."""
+    def _usage(self, summaries, only=None):
+        """{mac: {today_bytes, cycle_bytes, rx, tx, lines, line, cycle}} of every device with bytes this cycle (or of
+        the devices `only` names: those with a budget or a pause, every tick, while the others wait for the live
+        file's turn)."""
         out = {}
-        for (mac, line), (rx, tx) in self.counts.cycle.items():
+        cycle = self.counts.cycle.items() if only is None else \
+            [(k, self.counts.cycle[k]) for k in ((m, x) for m in only for x in (*summaries, OTHER)) if k in self.counts.cycle]
+        today = self.counts.today.items() if only is None else \
+            [(k, self.counts.today[k]) for k in ((m, x) for m in only for x in (*summaries, OTHER)) if k in self.counts.today]
+        for (mac, line), (rx, tx) in cycle:
             u = out.setdefault(mac, {"today_bytes": 0, "cycle_bytes": 0, "rx": 0, "tx": 0, "lines": {}})
             u["cycle_bytes"] += rx + tx
             u["rx"], u["tx"] = u["rx"] + rx, u["tx"] + tx
             u["lines"][line] = u["lines"].get(line, 0) + rx + tx
-        for (mac, line), (rx, tx) in self.counts.today.items():
+        for (mac, line), (rx, tx) in today:
             out.setdefault(mac, {"today_bytes": 0, "cycle_bytes": 0, "rx": 0, "tx": 0, "lines": {}})["today_bytes"] += rx + tx
         for mac in set(self.rules.budgets) | set(self.rules.paused):  # a budget or pause with no bytes yet
             out.setdefault(mac, {"today_bytes": 0, "cycle_bytes": 0, "rx": 0, "tx": 0, "lines": {}})
@@ -245,16 +273,26 @@ class DeviceCounter:
 
     # -- flush, live file ----------------------------------------------------------------------------
 
-    def flush(self, when):
-        """Day totals and the checkpoint of the counters they came from, in one transaction."""
+    def flush(self, when, force=False):
+        """Day totals and the checkpoint of the counters they came from, in one transaction.
+
+        Every FLUSH_S, not every minute as the ledger: the kernel's counters outlive datacap, so a restart without
+        a reboot (a kill -9 included) credits exactly what they gained since the flush on disk, however old it is;
+        only a power cut loses the devices' share of its last minutes (the line's ledger still has the bytes, they
+        show as unattributed). A flush dirties ~10 pages; every minute that was 40 KB/min on an SD card."""
+        t = self.clock()
+        if not force and self._flushed_at is not None and t - self._flushed_at < FLUSH_S \
+                and when.date() == self._flushed_day:
+            return
+        self._flushed_at, self._flushed_day = t, when.date()
         taken = self.counts.taken()
         seen, book = self.seen, self.book.taken()
         stamp = when.isoformat(timespec="seconds")
         try:
             self.db.flush(taken[0], taken[1], taken[2], seen, {a: (m, stamp) for a, m in book.items()},
                           {"identities": json.dumps(self.counts.identities), "flushed_at": stamp})
+            self.counts.flushed_ok(taken)
         except sqlite3.Error as exc:
-            self.counts.restore(taken)
             self.seen = {**seen, **self.seen}
             self.book.changed = {**book, **self.book.changed}
             self.error = f"cannot write {device_db.NAME}: {exc}"
@@ -264,6 +302,7 @@ class DeviceCounter:
         self.counts.evict(min(s["start"] for s in self._summaries.values()) if self._summaries else stamp[:10])
 
     def write_live(self, when, line_bytes, status="running"):
+        self._live_at = self.clock()
         names = self.names()
         doc = live.document(self, when, line_bytes, names, status)
         try:

@@ -2,22 +2,21 @@
 
 Pure: no files, no clock. Each counter ("element": "up4 10.0.0.5 wan", "own_in wan", "unifi rx aa:bb:...") only
 grows while the counters it belongs to live; a group's `identity` names them (for the kernel's: boot, network
-namespace, table handle; for UniFi's: the controller and site). A
-reading below the last is a counter that started again (an element that expired and came back, a UniFi client's
-new session): all of it is new. A new identity (a reboot, our table made again) voids every earlier reading.
-The caller flushes `days` and the checkpoint together (device_db.py), so a restart credits exactly what the
-counters gained since that flush.
+namespace, table handle; for UniFi's: the controller and site). A reading below the last is a counter that
+started again (an element that expired and came back, a UniFi client's new session): all of it is new. A new
+identity (a reboot, our table made again) voids every earlier reading of its group. The caller flushes `days`
+and the checkpoint together (device_db.py), so a restart credits exactly what the counters gained since.
 """
 
 
 class Counts:
     def __init__(self, checkpoint=None, days=None, identities=None):
         self.checkpoint = dict(checkpoint or {})  # element -> value at the last reading
+        self.flushed = dict(self.checkpoint)  # element -> value as devices.db holds it
         self.days = dict(days or {})  # (ISO day, mac, line) -> [rx, tx]
         self.identities = dict(identities or {})  # group -> identity of the counters its readings came from
         self.dirty = set()  # day keys changed since the last flush
-        self.changed = {}  # element -> value changed since the last flush
-        self.dropped = set()  # elements gone since the last flush
+        self._groups = {}  # group -> its elements in the checkpoint
         self._starts, self._today = {}, None
         self.cycle, self.today = {}, {}  # (mac, line) -> [rx, tx] this cycle of the line, today
 
@@ -27,29 +26,36 @@ class Counts:
         by no one); returns {(mac, line): [rx, tx]} credited now. restarted: elements known to have started again
         from zero; keep_missing: an element missing from the readings keeps its last reading (a UniFi client
         that left may come back with its counters where they were)."""
-        mine = [e for e in self.checkpoint if group_of(e) == group]
+        cp = self.checkpoint
+        members = self._groups.get(group)
+        if members is None:
+            members = self._groups[group] = {e for e in cp if group_of(e) == group}
         if identity != self.identities.get(group):
-            for element in mine:
-                del self.checkpoint[element]
-                self.changed.pop(element, None)
-                self.dropped.add(element)
-            self.identities[group], mine = identity, []
+            for element in members:
+                del cp[element]
+            members.clear()
+            self.identities[group] = identity
         credited = {}
         for element, value in readings.items():
-            old = self.checkpoint.get(element)
+            old = cp.get(element)
             if value == old:
                 continue
-            delta = value if old is None or value < old or element in restarted else value - old
-            self.checkpoint[element] = self.changed[element] = value
-            self.dropped.discard(element)
+            cp[element] = value
+            if old is None:
+                members.add(element)
+                delta = value
+            else:
+                delta = value if value < old or element in restarted else value - old
             who = owner(element) if delta else None
             if who is not None:
-                got = credited.setdefault(who[:2], [0, 0])
-                got[who[2] == "tx"] += delta
-        for element in [] if keep_missing else [e for e in mine if e not in readings]:
-            del self.checkpoint[element]  # expired in the kernel: a new one starts from zero
-            self.changed.pop(element, None)
-            self.dropped.add(element)
+                got = credited.get(who[0])
+                if got is None:
+                    got = credited[who[0]] = [0, 0]
+                got[who[1]] += delta
+        if not keep_missing and len(members) != len(readings):
+            for element in members - readings.keys():
+                del cp[element]  # expired in the kernel: a new one starts from zero
+                members.discard(element)
         for (mac, line), (rx, tx) in credited.items():
             self.credit(day, mac, line, rx, tx)
         return credited
@@ -81,19 +87,19 @@ class Counts:
                 _add(self.today, (mac, line), rx, tx)
 
     def taken(self):
-        """(day rows, changed elements, dropped elements) to flush; marked clean (call again after a failed flush
-        with restore())."""
+        """What a flush writes: (day rows changed, elements whose reading changed, elements gone) since the last
+        successful flush; call flushed_ok(taken) once it is on disk."""
+        cp, flushed = self.checkpoint, self.flushed
         rows = {k: tuple(self.days[k]) for k in self.dirty}
-        out = (rows, dict(self.changed), set(self.dropped))
-        self.dirty, self.changed, self.dropped = set(), {}, set()
-        return out
+        changed = {e: v for e, v in cp.items() if flushed.get(e) != v}
+        return rows, changed, flushed.keys() - cp.keys()
 
-    def restore(self, taken):
-        """A flush failed: what it held is still to flush."""
+    def flushed_ok(self, taken):
         rows, changed, dropped = taken
-        self.dirty |= set(rows)
-        self.changed = {**changed, **self.changed}
-        self.dropped |= dropped - set(self.changed)
+        self.dirty -= {k for k, v in rows.items() if tuple(self.days[k]) == v}
+        for element in dropped:
+            self.flushed.pop(element, None)
+        self.flushed.update(changed)
 
     def evict(self, oldest):
         """Days before `oldest` (ISO date) that are flushed leave memory (the database keeps them)."""

@@ -4,7 +4,8 @@
 (as vnStat 2 moved to). Each flush is one short transaction holding the day totals and the raw-counter
 checkpoint they correspond to: a crash at any point leaves both from the same flush, and the restart counts
 the kernel's counters from that checkpoint, so no byte is lost or counted twice. Today's rows sit together
-(primary key day first) so a flush dirties a few pages, not one per device. Readers open it `mode=ro`.
+(primary key day first, and no index by device: each new day's first flush would dirty a page per device, 1.4 MB
+at 250 devices), so a flush dirties a few pages; one device's 400 days take 7 ms to read. Readers open it `mode=ro`.
 
     meta(key, value)                        id, flushes, boot_id, netns, table_handle, flushed_at
     devices(id, mac, name, first_seen, last_seen, source)      name: as the leases or UniFi call it
@@ -38,7 +39,6 @@ def _v1(db):
         CREATE TABLE lines(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);
         CREATE TABLE days(day TEXT NOT NULL, device INTEGER NOT NULL, line INTEGER NOT NULL, rx INTEGER NOT NULL,
                           tx INTEGER NOT NULL, PRIMARY KEY(day, device, line)) WITHOUT ROWID;
-        CREATE INDEX days_by_device ON days(device, day);
         CREATE TABLE addresses(address TEXT PRIMARY KEY, device INTEGER NOT NULL, last_seen TEXT) WITHOUT ROWID;
         CREATE TABLE elements(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);
         CREATE TABLE checkpoint(element INTEGER PRIMARY KEY, value INTEGER NOT NULL);
