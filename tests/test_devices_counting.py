@@ -49,7 +49,7 @@ class Gateway:
 
 
 def live_doc(folder):
-    return json.loads((folder / live.NAME).read_text())
+    return live.expand(json.loads((folder / live.NAME).read_text()))
 
 
 def device(folder, mac):

@@ -39,6 +39,7 @@ class DeviceCounter:
         self._flushed_at = self._flushed_day = None
         self._live_at = None
         self._unnamed = set()  # addresses counted that no lease or neighbour names yet
+        self._identity = None
         self._owners = {}  # kernel element -> its owner (see _owner)
 
     # -- start, stop -------------------------------------------------------------------------------
@@ -144,7 +145,9 @@ class DeviceCounter:
         self._unnamed = unknown
         if self.book.resolve(unknown):
             self._owners = {}  # an address moved (or became known): who owns which counter again
-        identity = [self.boot_id(), self.kernel.netns(), handle]
+        if self._identity is None:  # the boot and network namespace do not change while we run
+            self._identity = [self.boot_id(), self.kernel.netns()]
+        identity = self._identity + [handle]
         credited = self.counts.read("kernel", readings, identity, self._owner, today)
         stamp = when.isoformat(timespec="seconds")
         for mac, _ in credited:
@@ -161,7 +164,7 @@ class DeviceCounter:
             _, direction, mac = element.split(" ")
             return None if mac in mine else ((mac, self._first_line), direction == "tx")
         credited = self.counts.read("unifi", snapshot.readings, snapshot.identity, owner, today,
-                                    restarted=snapshot.restarted, keep_missing=True)
+                                    restarted=snapshot.restarted, keep_missing=True, baseline=True)
         self.book._merge({a: m for a, m in snapshot.addresses.items() if m not in mine})
         stamp = when.isoformat(timespec="seconds")
         for mac, _ in credited:

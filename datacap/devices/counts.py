@@ -20,12 +20,13 @@ class Counts:
         self._starts, self._today = {}, None
         self.cycle, self.today = {}, {}  # (mac, line) -> [rx, tx] this cycle of the line, today
 
-    def read(self, group, readings, identity, owner, day, restarted=(), keep_missing=False):
+    def read(self, group, readings, identity, owner, day, restarted=(), keep_missing=False, baseline=False):
         """Credit the change since the last reading of each element of a group (its name's first word: "kernel"
         for the nftables sets, "unifi") to its (mac, line, direction) = owner(element) on `day` (None: counted
         by no one); returns {(mac, line): [rx, tx]} credited now. restarted: elements known to have started again
         from zero; keep_missing: an element missing from the readings keeps its last reading (a UniFi client
-        that left may come back with its counters where they were)."""
+        that left may come back with its counters where they were); baseline: the first readings of a new identity
+        are where counting starts, not bytes to credit (a controller's counters hold what came before us)."""
         cp = self.checkpoint
         members = self._groups.get(group)
         if members is None:
@@ -35,6 +36,10 @@ class Counts:
                 del cp[element]
             members.clear()
             self.identities[group] = identity
+            if baseline:
+                cp.update(readings)
+                members.update(readings)
+                return {}
         credited = {}
         for element, value in readings.items():
             old = cp.get(element)

@@ -5,10 +5,11 @@ The collector writes it every interval into the tmpfs runtime folder (data/ as a
     {"status": "running" | "stopped", "pid", "updated_at", "interval_seconds", "error",
      "sources": {"gateway": bool, "unifi": {...} | null},
      "lines": {line: {"start", "resets_at", "line_bytes", "devices_bytes", "gateway_bytes"}},
-     "devices": [{"mac", "name", "source", "addresses", "line", "today_bytes", "cycle_bytes", "rx_bytes", "tx_bytes",
-                  "lines": {line: cycle bytes}, "rx_bps", "tx_bps", "budget_bytes", "budget_per",
-                  "budget_used_bytes", "paused", "paused_until", "pause_reason", "last_seen"}],   (most used first)
+     "columns": COLUMNS, "devices": [[a value per column], ...],   (most used first)
      "events": [budget pauses, newest first]}
+
+Rows are lists under "columns" (the keys once, not 250 times: a third less JSON to make every 2 s); the reader
+gives them back as objects. `lines` of a device is {line: its bytes this cycle on that line}.
 
 line_bytes is the line's own counter this cycle (both directions, free hours included) at the same tick as the
 devices' figures, so what no device accounts for is line_bytes - devices_bytes, never two instants apart.
@@ -21,6 +22,18 @@ from datacap.usage import live_file
 
 NAME = "devices.json"
 GATEWAY = "gateway"
+COLUMNS = ("mac", "name", "source", "addresses", "line", "today_bytes", "cycle_bytes", "rx_bytes", "tx_bytes", "lines",
+           "rx_bps", "tx_bps", "budget_bytes", "budget_per", "budget_used_bytes", "paused", "paused_until",
+           "pause_reason", "paused_since", "last_seen")
+_LINES, _CYCLE, _NAME, _MAC = COLUMNS.index("lines"), COLUMNS.index("cycle_bytes"), COLUMNS.index("name"), 0
+
+
+def expand(doc):
+    """The document with its device rows as objects ({} when it is not a live file of ours)."""
+    columns, rows = doc.get("columns"), doc.get("devices")
+    if not isinstance(columns, list) or not isinstance(rows, list) or not isinstance(doc.get("lines"), dict):
+        return {}
+    return {**doc, "devices": [dict(zip(columns, r)) for r in rows if isinstance(r, list) and len(r) == len(columns)]}
 
 
 class Reader:
@@ -28,10 +41,14 @@ class Reader:
 
     def __init__(self, data_dir):
         self._files = [store.CachedReader(store.runtime_dir(data_dir) / NAME), store.CachedReader(data_dir / NAME)]
+        self._expanded = (None, {})  # (the parsed file, its expansion), replaced whole: safe across request threads
 
     def read(self, default_interval):
-        doc = self._files[0].read() or self._files[1].read() or {}
-        if not isinstance(doc.get("devices"), list) or not isinstance(doc.get("lines"), dict):
+        raw = self._files[0].read() or self._files[1].read() or {}
+        if raw is not self._expanded[0]:
+            self._expanded = (raw, expand(raw))
+        doc = self._expanded[1]
+        if not doc:
             return {}, True
         age = live_file.age_seconds(doc.get("updated_at"))
         interval = doc.get("interval_seconds")
@@ -47,13 +64,11 @@ def _device(mac, u, c, names, rates):
     pause = c.rules.paused.get(mac)
     known = c.known.get(mac, {})
     rx_bps, tx_bps = rates.get(mac, (0, 0))
-    return {"mac": mac, "name": names.get(mac), "source": known.get("source"), "addresses": c.book.of_mac(mac),
-            "line": u["line"], "today_bytes": u["today_bytes"], "cycle_bytes": u["cycle_bytes"], "rx_bytes": u["rx"],
-            "tx_bytes": u["tx"], "lines": u["lines"], "rx_bps": round(rx_bps), "tx_bps": round(tx_bps),
-            "budget_bytes": budget.nbytes if budget else None, "budget_per": budget.per if budget else None,
-            "budget_used_bytes": budget.used(u) if budget else None, "paused": pause is not None,
-            "paused_until": pause["until"] if pause else None, "pause_reason": pause["reason"] if pause else None,
-            "paused_since": pause["since"] if pause else None, "last_seen": known.get("last_seen")}
+    return [mac, names.get(mac), known.get("source"), c.book.of_mac(mac), u["line"], u["today_bytes"], u["cycle_bytes"],
+            u["rx"], u["tx"], u["lines"], round(rx_bps), round(tx_bps), budget.nbytes if budget else None,
+            budget.per if budget else None, budget.used(u) if budget else None, pause is not None,
+            pause["until"] if pause else None, pause["reason"] if pause else None, pause["since"] if pause else None,
+            known.get("last_seen")]  # in COLUMNS' order
 
 
 def document(c, when, line_bytes, names, status="running"):
@@ -61,14 +76,14 @@ def document(c, when, line_bytes, names, status="running"):
     usage = c.usage
     macs = [m for m in usage if m != GATEWAY]
     rows = sorted((_device(m, usage.get(m), c, names, c.rates) for m in macs),
-                  key=lambda d: (-d["cycle_bytes"], d["name"] or "~", d["mac"]))
+                  key=lambda d: (-d[_CYCLE], d[_NAME] or "~", d[_MAC]))
     lines = {}
     for name, s in c._summaries.items():
-        mine = sum(d["lines"].get(name, 0) for d in rows)
+        mine = sum(d[_LINES].get(name, 0) for d in rows)
         gateway = (usage.get(GATEWAY) or {}).get("lines", {}).get(name, 0)
         lines[name] = {"start": s["start"], "resets_at": s["resets_at"], "line_bytes": line_bytes.get(name),
                        "devices_bytes": mine, "gateway_bytes": gateway}
     return {"status": status, "pid": os.getpid(), "updated_at": when.isoformat(timespec="milliseconds"),
             "interval_seconds": c.interval, "error": c.error,
             "sources": {"gateway": c.kernel is not None, "unifi": c.unifi.status() if c.unifi else None},
-            "lines": lines, "devices": rows, "events": c.events}
+            "lines": lines, "columns": COLUMNS, "devices": rows, "events": c.events}

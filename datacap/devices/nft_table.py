@@ -141,7 +141,7 @@ class Kernel:
         self.nft, self._netlink = nft, netlink
         self._reader = None
         self._headers = {}  # interface -> link header bytes, remembered after the interface is gone
-        self._names = {}  # (set, key bytes) -> (element name, interface)
+        self._names = {}  # set -> {key bytes: (element name, interface)}
         self.address_of = {}  # element name -> its address (None for the gateway's own)
 
     def install(self, lan):
@@ -183,20 +183,22 @@ class Kernel:
             handle = self._reader.table_handle(TABLE)
             if handle is None:
                 return {}, None
-            out, names, headers = {}, self._names, self._headers
+            out, headers = {}, self._headers
             for set_name in (*DEVICE_SETS, *OWN_SETS):
+                names = self._names.setdefault(set_name, {})
                 for key, (nbytes, packets) in self._reader.set_counters(TABLE, set_name).items():
-                    known = names.get((set_name, key))
+                    known = names.get(key)
                     if known is None:
-                        known = names[(set_name, key)] = self._name(set_name, key)
+                        known = names[key] = self._name(set_name, key)
                     hdr = headers.get(known[1])
                     out[known[0]] = nbytes + (self._header(known[1]) if hdr is None else hdr) * packets
         except OSError:
             self._reader.close()
             self._reader = None
             raise
-        if len(names) > 4 * len(out) + 1024:  # elements come and go (IPv6 privacy addresses): forget the gone
-            self._names = {k: v for k, v in names.items() if v[0] in out}
+        if sum(map(len, self._names.values())) > 4 * len(out) + 1024:  # elements come and go: forget the gone
+            self._names = {s: {k: v for k, v in d.items() if v[0] in out} for s, d in self._names.items()}
+            self.address_of = {e: a for e, a in self.address_of.items() if e in out}
         return out, handle
 
     def _name(self, set_name, key):
