@@ -167,4 +167,4 @@ def news(views, now=None, host=None):
             + session_events(views.downloader.read(), now, cfg.get("notify_outage_minutes", 10), host)
             + fatal_children(views.system()["processes"], views.started, host)
             + probe_findings(probe_file.reader(views.data_dir).read(), views.summary()["start"], host)
-            + device_budgets(views.devices_live.read(cfg["update_interval_seconds"])[0], now, host))
+            + device_budgets(views.devices_live.read(cfg.get("update_interval_seconds", 1))[0], now, host))

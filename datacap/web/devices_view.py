@@ -88,3 +88,14 @@ def history(v, mac, days):
         entry["bytes"] += rx + tx
         entry["lines"][line] = entry["lines"].get(line, 0) + rx + tx
     return [out[d] for d in sorted(out)]
+
+
+def days(v, keep=400):
+    """Every device's days (the gateway's own too), oldest first, for the CSV export."""
+    settings = devices_settings.of(v.cfg)
+    names = {m: d.get("name") for m, d in v.devices_db.devices().items()}
+    names.update(settings.names if settings else {})
+    names[live.GATEWAY] = "this gateway"
+    since = (date.today() - timedelta(days=keep)).isoformat()
+    return [{"date": day, "mac": mac, "name": names.get(mac), "line": line, "rx_bytes": rx, "tx_bytes": tx,
+             "bytes": rx + tx} for day, mac, line, rx, tx in v.devices_db.days(since)]
