@@ -40,6 +40,8 @@ class AddressBook:
     def _merge(self, found):
         moved = False
         for address, mac in found.items():
+            if address.startswith("fe80:"):
+                continue  # link-local: never forwarded, never counted, no use to show
             if self.of.get(address) != mac:
                 self.of[address] = self.changed[address] = mac
                 moved = True

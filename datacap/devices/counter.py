@@ -149,9 +149,9 @@ class DeviceCounter:
             self._identity = [self.boot_id(), self.kernel.netns()]
         identity = self._identity + [handle]
         credited = self.counts.read("kernel", readings, identity, self._owner, today)
-        stamp = when.isoformat(timespec="seconds")
+        stamp, lease_names = when.isoformat(timespec="seconds"), self.book.leases.names
         for mac, _ in credited:
-            self._seen(mac, stamp, "gateway")
+            self._seen(mac, stamp, "gateway", lease_names.get(mac))  # the name kept after the lease is gone
         return credited
 
     def _read_unifi(self, today, when):
