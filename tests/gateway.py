@@ -148,6 +148,13 @@ class Home:
             raise RuntimeError(f"dnsmasq did not start: {proc.stderr.read()}")
         return proc
 
+    def lan_up(self, names):
+        """dnsmasq on the LAN, the clients' links up, and a lease for each of the first len(names) clients."""
+        self.dnsmasq()
+        up(self)
+        for i, name in enumerate(names, 1):
+            self.lease(i, name)
+
     def lease(self, i, hostname):
         """Client i asks for a DHCPv4 lease (udhcpc), sending its hostname; returns its address."""
         script = self.folder / "udhcpc.sh"

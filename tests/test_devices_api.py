@@ -51,8 +51,7 @@ def gateway(tmp_path):
     g.traffic("down4 10.0.0.10 wan", 30 * MB)
     g.traffic("down4 10.0.0.11 wan", 6 * MB)
     g.traffic("own_out wan", 1 * MB)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     c.devices.flush(g.wall, force=True)
     return g, c
 
@@ -159,8 +158,7 @@ def test_metrics_label_only_the_top_20_devices(tmp_path):
     c.start()
     for i in range(30):
         g.traffic(f"down4 10.0.1.{i} wan", (i + 1) * MB)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     text = app_for(g, c).test_client().get("/metrics").get_data(as_text=True)
     series = [x for x in text.splitlines() if x.startswith("datacap_device_cycle_bytes{")]
     value = {x.rsplit(" ", 1)[0]: float(x.rsplit(" ", 1)[1]) for x in text.splitlines() if x and not x.startswith("#")}

@@ -20,10 +20,7 @@ def home(tmp_path_factory):
     for tool in ("dnsmasq", "udhcpc", "nginx", "nft"):
         need(shutil.which(tool) is not None, f"needs Debian's {tool}")
     with gateway.home(tmp_path_factory.mktemp("devices-browser") / "home", n_clients=3) as h:
-        h.dnsmasq()
-        gateway.up(h)
-        for i, name in enumerate(["laptop", "tv", "phone"], 1):
-            h.lease(i, name)
+        h.lan_up(["laptop", "tv", "phone"])
         s = GatewayServer(h, devices={"budgets": {h.macs[1]: {"gb": 0.04, "per": "day"}, h.macs[2]: {"gb": 5, "per": "cycle"}}})
         s.start()
         try:

@@ -6,15 +6,14 @@ from zoneinfo import ZoneInfo
 
 from datacap import config
 from datacap.devices import device_db, requests
-from test_devices_counting import A, B, MB, Gateway, device, live_doc
+from test_devices_counting import A, B, MB, Gateway, device, live_doc, started
 
 TZ = ZoneInfo("Europe/Berlin")
 
 
 def over(g, c, element, n):
     g.traffic(element, n)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
 
 
 def paused_macs(g):
@@ -26,9 +25,7 @@ def events(folder):
 
 
 def test_a_device_at_its_budget_is_paused_in_the_same_tick_and_notified_once(tmp_path):
-    g = Gateway(tmp_path)
-    c = g.collector(budgets={A: {"gb": 0.05, "per": "day"}})
-    c.start()
+    g, c = started(tmp_path, budgets={A: {"gb": 0.05, "per": "day"}})
     over(g, c, "down4 10.0.0.10 wan", 49 * MB)
     assert paused_macs(g) == [] and not device(tmp_path, A)["paused"]
     over(g, c, "down4 10.0.0.10 wan", 1 * MB)  # exactly the budget
@@ -44,9 +41,7 @@ def test_a_device_at_its_budget_is_paused_in_the_same_tick_and_notified_once(tmp
 
 
 def test_unpausing_lets_it_through_for_the_rest_of_the_day_and_the_budget_holds_again_tomorrow(tmp_path):
-    g = Gateway(tmp_path)
-    c = g.collector(budgets={A: {"gb": 0.01, "per": "day"}})
-    c.start()
+    g, c = started(tmp_path, budgets={A: {"gb": 0.01, "per": "day"}})
     over(g, c, "down4 10.0.0.10 wan", 20 * MB)
     assert paused_macs(g) == [A]
     requests.add(tmp_path, A, "unpause")
@@ -64,9 +59,7 @@ def test_unpausing_lets_it_through_for_the_rest_of_the_day_and_the_budget_holds_
 
 
 def test_a_request_is_applied_once_even_after_a_restart(tmp_path):
-    g = Gateway(tmp_path)
-    c = g.collector()
-    c.start()
+    g, c = started(tmp_path)
     requests.add(tmp_path, B, "pause")
     c.devices.poll(g.wall)
     assert paused_macs(g) == [B]
@@ -88,18 +81,14 @@ def test_pause_until_tomorrow_ends_at_midnight_and_until_the_cycle_at_the_reset(
     c.devices.poll(g.wall)
     assert sorted(paused_macs(g)) == [A, B]
     assert device(tmp_path, B)["paused_until"] == "2026-12-01T00:00:00+01:00"
-    g.advance(3599)
-    c.tick()
+    g.tick(c, 3599)
     assert sorted(paused_macs(g)) == [A, B]
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     assert paused_macs(g) == []
 
 
 def test_a_pause_survives_a_restart_and_a_reboot(tmp_path):
-    g = Gateway(tmp_path)
-    c = g.collector(budgets={A: {"gb": 0.01}})
-    c.start()
+    g, c = started(tmp_path, budgets={A: {"gb": 0.01}})
     over(g, c, "down4 10.0.0.10 wan", 20 * MB)
     requests.add(tmp_path, B, "pause")
     c.devices.poll(g.wall)
@@ -122,35 +111,28 @@ def test_removing_or_raising_the_budget_ends_its_pause_but_not_a_users(tmp_path)
     c.devices.poll(g.wall)
     raised = config.validate({**c.cfg, "devices": {**c.cfg["devices"], "budgets": {A: {"gb": 1}}}})
     c.reload(raised)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     assert paused_macs(g) == [B]
     over(g, c, "down4 10.0.0.10 wan", 1000 * MB)  # past the raised budget
     assert sorted(paused_macs(g)) == [A, B]
     c.reload(config.validate({**c.cfg, "devices": {**c.cfg["devices"], "budgets": {}}}))
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     assert paused_macs(g) == [B]
 
 
 def test_turning_device_counting_off_removes_our_table_and_with_it_the_pauses(tmp_path):
-    g = Gateway(tmp_path)
-    c = g.collector()
-    c.start()
+    g, c = started(tmp_path)
     requests.add(tmp_path, B, "pause")
     c.devices.poll(g.wall)
     c.reload(config.validate({**c.cfg, "devices": None}))
     assert g.kernel.removed == 1 and g.kernel.handle is None
     assert json.loads((tmp_path / "devices.json").read_text())["status"] == "stopped"
-    g.advance(2)
-    c.tick()  # the collector goes on counting the line
+    g.tick(c)  # the collector goes on counting the line
     assert g.kernel.handle is None
 
 
 def test_a_cycle_budget_counts_every_line_and_pauses_until_the_line_resets(tmp_path):
-    g = Gateway(tmp_path)
-    c = g.collector(budgets={A: {"gb": 0.03, "per": "cycle"}})
-    c.start()
+    g, c = started(tmp_path, budgets={A: {"gb": 0.03, "per": "cycle"}})
     over(g, c, "down4 10.0.0.10 wan", 20 * MB)
     g.advance(86400)
     over(g, c, "up4 10.0.0.10 wan", 10 * MB)

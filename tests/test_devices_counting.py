@@ -47,6 +47,19 @@ class Gateway:
         self.t += seconds
         self.wall += timedelta(seconds=seconds)
 
+    def tick(self, c, seconds=2):
+        """Time passes, the collector ticks (2 s: devices.json is written at most every 2 s)."""
+        self.advance(seconds)
+        c.tick()
+
+
+def started(folder, **devices):
+    """A gateway and its collector, started."""
+    g = Gateway(folder)
+    c = g.collector(**devices)
+    c.start()
+    return g, c
+
 
 def live_doc(folder):
     return live.expand(json.loads((folder / live.NAME).read_text()))
@@ -65,15 +78,12 @@ def stored(folder):
 
 
 def test_each_device_counts_its_addresses_both_ways_and_a_new_address_stays_one_device(tmp_path):
-    g = Gateway(tmp_path)
-    c = g.collector()
-    c.start()
+    g, c = started(tmp_path)
     g.traffic("down4 10.0.0.10 wan", 30 * MB)
     g.traffic("up4 10.0.0.10 wan", 2 * MB)
     g.traffic("down6 fd00::a wan", 5 * MB)
     g.traffic("down4 10.0.0.11 wan", 7 * MB)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     a = device(tmp_path, A)
     assert (a["name"], a["rx_bytes"], a["tx_bytes"], a["cycle_bytes"], a["today_bytes"]) == \
         ("laptop", 35 * MB, 2 * MB, 37 * MB, 37 * MB)
@@ -82,53 +92,42 @@ def test_each_device_counts_its_addresses_both_ways_and_a_new_address_stays_one_
     g.leases.write_text(f"1800000000 {A} 10.0.0.20 laptop *\n1800000000 {B} 10.0.0.11 tv *\n")
     g.kernel.neigh["10.0.0.20"] = A
     g.traffic("down4 10.0.0.20 wan", 3 * MB)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     assert device(tmp_path, A)["cycle_bytes"] == 40 * MB
     assert [d["mac"] for d in live_doc(tmp_path)["devices"]] == [A, B]  # most used first
 
 
 def test_lan_to_lan_and_unknown_interfaces_count_for_no_line_but_the_device(tmp_path):
     """Traffic that leaves by an interface no line counts (a VPN tunnel) is the device's, in no line's sum."""
-    g = Gateway(tmp_path)
-    c = g.collector()
-    c.start()
+    g, c = started(tmp_path)
     g.traffic("up4 10.0.0.10 wg0", 4 * MB, wan=False)
     g.traffic("up4 10.0.0.10 wan", 1 * MB)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     a = device(tmp_path, A)
     assert a["cycle_bytes"] == 5 * MB and a["lines"] == {"Internet": MB, "": 4 * MB}
     assert live_doc(tmp_path)["lines"]["Internet"]["devices_bytes"] == MB
 
 
 def test_devices_and_the_gateway_own_traffic_add_up_to_the_line(tmp_path):
-    g = Gateway(tmp_path)
-    c = g.collector()
-    c.start()
+    g, c = started(tmp_path)
     g.traffic("down4 10.0.0.10 wan", 50 * MB)
     g.traffic("up4 10.0.0.11 wan", 9 * MB)
     g.traffic("own_in wan", 3 * MB)  # the gateway's own updates
     g.traffic("own_out wan", 1 * MB)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     line = live_doc(tmp_path)["lines"]["Internet"]
     assert line == {**line, "line_bytes": 63 * MB, "devices_bytes": 59 * MB, "gateway_bytes": 4 * MB}
     assert live.GATEWAY not in {d["mac"] for d in live_doc(tmp_path)["devices"]}
 
 
 def test_a_restart_without_reboot_continues_exactly_from_the_last_flush(tmp_path):
-    g = Gateway(tmp_path)
-    c = g.collector()
-    c.start()
+    g, c = started(tmp_path)
     g.traffic("down4 10.0.0.10 wan", 10 * MB)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     c.flush(g.t, g.wall)
     g.traffic("down4 10.0.0.10 wan", 6 * MB)
     g.traffic("down4 10.0.0.11 wan", 2 * MB)  # a new element after the flush: all of it is new
-    g.advance(2)
-    c.tick()  # counted in memory, then killed before the next flush
+    g.tick(c)  # counted in memory, then killed before the next flush
     g.traffic("down4 10.0.0.10 wan", 1 * MB)
     g.advance(5)
     c2 = g.collector()
@@ -138,12 +137,9 @@ def test_a_restart_without_reboot_continues_exactly_from_the_last_flush(tmp_path
 
 
 def test_a_reboot_counts_the_new_counters_from_zero(tmp_path):
-    g = Gateway(tmp_path)
-    c = g.collector()
-    c.start()
+    g, c = started(tmp_path)
     g.traffic("down4 10.0.0.10 wan", 10 * MB)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     c.devices.stop(g.wall, c.ledger, c.summaries(g.wall))  # datacap is stopped before the reboot: it flushes
     g.kernel = FakeKernel()  # a new boot: no table, no counters
     g.kernel.neigh = {"10.0.0.10": A}
@@ -152,42 +148,31 @@ def test_a_reboot_counts_the_new_counters_from_zero(tmp_path):
     c2 = g.collector()
     c2.start()
     g.traffic("down4 10.0.0.10 wan", 3 * MB)
-    g.advance(2)
-    c2.tick()
+    g.tick(c2)
     assert device(tmp_path, A)["cycle_bytes"] == 13 * MB
 
 
 def test_our_table_flushed_by_a_firewall_reload_is_made_again_and_counts_from_zero(tmp_path):
-    g = Gateway(tmp_path)
-    c = g.collector(budgets={B: {"gb": 100}})
-    c.start()
+    g, c = started(tmp_path, budgets={B: {"gb": 100}})
     g.traffic("down4 10.0.0.10 wan", 10 * MB)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     handle = g.kernel.handle
     g.kernel.flush_ruleset()
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     assert g.kernel.handle not in (None, handle) and len(g.kernel.installs) == 2
     g.traffic("down4 10.0.0.10 wan", 4 * MB)  # far below the 10 MB the old element had read
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     assert device(tmp_path, A)["cycle_bytes"] == 14 * MB
 
 
 def test_an_element_that_expired_and_came_back_counts_from_zero(tmp_path):
-    g = Gateway(tmp_path)
-    c = g.collector()
-    c.start()
+    g, c = started(tmp_path)
     g.traffic("down6 fd00::a wan", 8 * MB)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     del g.kernel.elements["down6 fd00::a wan"]  # a week without traffic
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     g.traffic("down6 fd00::a wan", 2 * MB)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     assert device(tmp_path, A)["cycle_bytes"] == 10 * MB
 
 
@@ -196,8 +181,7 @@ def test_bytes_go_to_their_day_and_the_cycle_starts_again_on_the_billing_day(tmp
     c = g.collector()
     c.start()
     g.traffic("down4 10.0.0.10 wan", 10 * MB)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     g.advance(2)  # 2026-12-01 00:00:01: a new day and a new cycle
     g.traffic("down4 10.0.0.10 wan", 3 * MB)
     c.tick()
@@ -209,17 +193,13 @@ def test_bytes_go_to_their_day_and_the_cycle_starts_again_on_the_billing_day(tmp
 
 
 def test_a_dhcp_address_handed_to_another_device_counts_for_the_new_one(tmp_path):
-    g = Gateway(tmp_path)
-    c = g.collector()
-    c.start()
+    g, c = started(tmp_path)
     g.traffic("down4 10.0.0.10 wan", 10 * MB)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     g.leases.write_text(f"1800000000 {C} 10.0.0.10 phone *\n")  # the laptop left; the phone got its address
     g.kernel.neigh["10.0.0.10"] = C
     g.traffic("down4 10.0.0.10 wan", 4 * MB)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     assert device(tmp_path, A)["cycle_bytes"] == 10 * MB
     assert (device(tmp_path, C)["cycle_bytes"], device(tmp_path, C)["name"]) == (4 * MB, "phone")
 
@@ -239,8 +219,7 @@ def test_two_wans_each_device_counts_toward_the_line_it_left_by(tmp_path):
         g.kernel.add(element, n)
         rx, tx = g.counters[wan]
         g.counters[wan] = (rx + n, tx) if element.startswith("down") else (rx, tx + n)
-    g.advance(2)
-    c.tick()
+    g.tick(c)
     doc = live_doc(tmp_path)
     assert device(tmp_path, A)["lines"] == {"Fibre": 20 * MB, "LTE": 5 * MB} and device(tmp_path, A)["line"] == "Fibre"
     assert {k: (v["line_bytes"], v["devices_bytes"], v["gateway_bytes"]) for k, v in doc["lines"].items()} == \
@@ -252,9 +231,7 @@ def test_kill_at_any_point_loses_and_doubles_no_byte(tmp_path):
     """Random traffic, flushes and kills (a collector dropped without a flush, mid-way or not): at the end the
     devices' figures are exactly the kernel's counters."""
     rnd = random.Random(26)
-    g = Gateway(tmp_path)
-    c = g.collector()
-    c.start()
+    g, c = started(tmp_path)
     elements = ["down4 10.0.0.10 wan", "up4 10.0.0.10 wan", "down6 fd00::a wan", "down4 10.0.0.11 wan"]
     for step in range(300):
         g.traffic(rnd.choice(elements), rnd.randrange(1, 5 * MB))
@@ -276,18 +253,14 @@ def test_kill_at_any_point_loses_and_doubles_no_byte(tmp_path):
 
 
 def test_devices_db_is_flushed_every_five_minutes_on_a_new_day_and_on_exit_not_every_minute(tmp_path):
-    g = Gateway(tmp_path)
-    c = g.collector()
-    c.start()
+    g, c = started(tmp_path)
     flushes = lambda: int(device_db.DeviceDb(tmp_path / device_db.NAME).meta()["flushes"])  # noqa: E731
     first = flushes()
     for _ in range(4):  # the ledger flushes every minute
         g.traffic("down4 10.0.0.10 wan", MB)
-        g.advance(60)
-        c.tick()
+        g.tick(c, 60)
     assert flushes() == first
-    g.advance(60)
-    c.tick()
+    g.tick(c, 60)
     assert flushes() == first + 1
     c.devices.stop(g.wall, c.ledger, c.summaries(g.wall))
     assert flushes() == first + 2 and stored(tmp_path) == {A: 4 * MB}

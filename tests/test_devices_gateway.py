@@ -79,10 +79,7 @@ class GatewayServer:
 
 def test_each_device_within_half_a_percent_of_its_veth_and_devices_with_the_gateway_add_up_to_the_wan(home):
     h = home
-    h.dnsmasq()
-    gateway.up(h)
-    for i, name in enumerate(NAMES, 1):
-        h.lease(i, name)
+    h.lan_up(NAMES)
     h.v6_address(3)
     s = GatewayServer(h).start()
     try:
@@ -136,10 +133,7 @@ def _pause_at(rows, base, budget):
 
 def test_a_device_at_its_budget_is_paused_within_2s_notified_once_let_through_and_paused_across_restarts(home):
     h = home
-    h.dnsmasq()
-    gateway.up(h)
-    for i, name in enumerate(NAMES[:3], 1):
-        h.lease(i, name)
+    h.lan_up(NAMES[:3])
     foreign = {t: h.ruleset(t) for t in gateway.FOREIGN_TABLES}
     hook, bodies = h.webhook_sink()
     tv = h.macs[1]
@@ -204,10 +198,7 @@ def test_a_device_at_its_budget_is_paused_within_2s_notified_once_let_through_an
 
 def test_a_paused_device_still_reaches_the_dashboard_but_cannot_unpause_itself_without_the_token(home):
     h = home
-    h.dnsmasq()
-    gateway.up(h)
-    for i, name in enumerate(NAMES[:2], 1):
-        h.lease(i, name)
+    h.lan_up(NAMES[:2])
     tv = h.macs[1]
     s = GatewayServer(h, host=h.lan_ip, auth_token=TOKEN)
     s.start = lambda: s  # its API needs the token: started and waited for below

@@ -4,6 +4,7 @@ Single writer of usage.json (the durable ledger, usage/ledger_file.py), of its l
 collector.json (live rates and each line's days, usage/live_file.py), both rewritten every interval
 in a tmpfs runtime folder. Signals: TERM/INT flush and exit, HUP reload.
 """
+import gc
 import logging
 import os
 import signal
@@ -333,6 +334,7 @@ def run(c, interval_override, config_path, data_dir):
     heartbeat = process.Heartbeat(data_dir, "collector")
     interval = interval_override or c.cfg["update_interval_seconds"]
     c.start()
+    gc.freeze()  # modules and what start() loaded live as long as we do: no full collection walks them each time
     log.info("counting %s every %gs into %s", ", ".join(c.counted) or "(no interface yet)", interval, data_dir)
     next_tick = time.monotonic() + interval
     while True:
