@@ -276,3 +276,22 @@ def test_counts_credit_only_growth_and_void_readings_of_other_counters():
     assert got.read("unifi", {"unifi rx q": 5}, ["u"], owner, "2026-01-01") == {("m", "L"): [5, 0]}
     assert got.read("kernel", {}, ["b", 2], owner, "2026-01-01") == {} and "unifi rx q" in got.checkpoint
     assert got.days == {("2026-01-01", "m", "L"): [215, 0]}
+
+
+def test_a_kernel_that_refuses_our_table_is_shown_and_the_line_is_counted_as_ever(tmp_path):
+    from datacap.devices import nft_table
+
+    class Refusing(FakeKernel):
+        def install(self, lan):
+            raise nft_table.NftError("Operation not permitted")
+
+        def read(self):
+            raise PermissionError(1, "Operation not permitted")
+    g = Gateway(tmp_path)
+    g.kernel = Refusing()
+    c = g.collector()
+    c.start()
+    g.traffic("down4 10.0.0.10 wan", 5 * MB)
+    g.tick(c)
+    assert live_doc(tmp_path)["error"] == "cannot read the device counters: it needs root (CAP_NET_ADMIN) on the gateway"
+    assert sum(c.ledger.data["totals"]["wan"]) == 5 * MB

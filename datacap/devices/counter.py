@@ -49,7 +49,8 @@ class DeviceCounter:
         meta, checkpoint, days, known, remembered = self.db.load(min(since, when.date().isoformat()))
         self.counts = counts.Counts(checkpoint, days, json.loads(meta.get("identities") or "{}"))
         self.known = known  # mac -> {name, first_seen, last_seen, source} (as the database had them)
-        self.seen = {}  # mac -> the same, changed since the last flush
+        self.seen = {}  # mac -> the same, to write at the next flush
+        self._written = {m: (d.get("name"), d.get("source"), (d.get("last_seen") or "")[:13]) for m, d in known.items()}
         self.book = AddressBook(remembered, Leases(self.settings.leases),
                                 self.kernel.neighbours if self.kernel else dict, self.clock)
         paused, allowed = self.db.pauses()
@@ -134,8 +135,11 @@ class DeviceCounter:
                 self._install()
                 readings, handle = self.kernel.read()
         except (OSError, nft_table.NftError) as exc:
-            self.error = f"cannot read the device counters: {exc}"
-            log.error(self.error)
+            why = "it needs root (CAP_NET_ADMIN) on the gateway" if isinstance(exc, PermissionError) else exc
+            error = f"cannot read the device counters: {why}"
+            if error != self.error:
+                log.error(error)
+            self.error = error
             return {}
         if handle is None:
             return {}
@@ -189,11 +193,18 @@ class DeviceCounter:
         return found
 
     def _seen(self, mac, stamp, source, name=None):
-        entry = self.seen.setdefault(mac, {**self.known.get(mac, {})})
-        entry.update(last_seen=stamp, source=source)
+        """A device counted now: its row is written again when its name or source changes, or once an hour (the
+        hour is all `last_seen` keeps on disk: rewriting 250 rows every flush was a third of its pages)."""
+        entry = self.known.get(mac)
+        if entry is None:
+            entry = self.known[mac] = {}
+        entry["last_seen"], entry["source"] = stamp, source
         if name:
             entry["name"] = name
-        self.known[mac] = entry
+        mark = (entry.get("name"), source, stamp[:13])
+        if self._written.get(mac) != mark:
+            self._written[mac] = mark
+            self.seen[mac] = dict(entry)
 
     def names(self):
         """{mac: name}: the user's names, then UniFi's, then the leases', then the names remembered."""

@@ -47,8 +47,14 @@ def _from_db(v, settings):
     return {"devices": rows, "lines": line_rows, "events": v.devices_db.events(20), "error": None, "sources": {}}
 
 
+OFF = {"enabled": False, "live": False, "updated_at": None, "error": None, "sources": {}, "devices": [], "lines": [],
+       "unattributed_bytes": {}, "events": []}
+
+
 def devices(v):
     settings = devices_settings.of(v.cfg)
+    if settings is None:
+        return dict(OFF)  # (the history stays readable through /api/devices/<mac> and the export)
     doc, stale = v.devices_live.read(v.cfg["update_interval_seconds"])
     from_db = not doc
     if from_db:
