@@ -3,15 +3,20 @@ app over the files a collector with a fake kernel wrote (tests/device_fakes.py).
 import csv
 import io
 import json
+import shutil
+import subprocess
 
 import pytest
 
+from conftest import need
 from datacap import config
 from datacap.devices import requests as device_requests
-from datacap.notify import discovery
+from datacap.notify import discovery, mqtt
 from datacap.web import create_app
 from datacap.web.secrets import MASK
+from harness import wait_for
 from test_devices_counting import A, B, MB, Gateway
+from test_mqtt import broker, sub  # noqa: F401  (fixtures: Debian's mosquitto and mosquitto_sub)
 
 TOKEN = "device-api-token-4f7a1c9e"
 
@@ -161,6 +166,9 @@ def test_metrics_label_only_the_top_20_devices(tmp_path):
     g.tick(c)
     text = app_for(g, c).test_client().get("/metrics").get_data(as_text=True)
     series = [x for x in text.splitlines() if x.startswith("datacap_device_cycle_bytes{")]
+    need(shutil.which("promtool"), "promtool is not installed (apt-get install prometheus)")
+    r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
     value = {x.rsplit(" ", 1)[0]: float(x.rsplit(" ", 1)[1]) for x in text.splitlines() if x and not x.startswith("#")}
     assert len(series) == 20 and 'name="dev29"' in series[0] and not any('name="dev9"' in x for x in series)
     assert value["datacap_devices_other_cycle_bytes"] == sum(range(1, 11)) * MB  # dev0 .. dev9
@@ -185,3 +193,25 @@ def test_home_assistant_gets_a_sensor_per_device_only_when_asked():
     assert discovery.device_state(doc, wanted)["device_02dc0000000b_paused"] == "ON"
     gone = dict(discovery.device_configs(Topics(), "pi", {}, [A]))
     assert set(gone.values()) == {None}  # removed when device counting is off
+
+
+def test_each_device_appears_in_home_assistant_through_a_real_broker(gateway, broker, sub):
+    g, c = gateway
+    b = broker()
+    watch = sub(b)
+    devices = {**c.cfg["devices"], "home_assistant": True}
+    views = app_for(g, c, mqtt=b.settings(), devices=devices).extensions["datacap"]
+    bridge = mqtt.MqttBridge(views)
+    laptop = f"homeassistant/sensor/{discovery.node_id()}/{discovery.device_id(A)}_cycle/config"
+    tv_paused = f"homeassistant/binary_sensor/{discovery.node_id()}/{discovery.device_id(B)}_paused/config"
+    try:
+        def published():
+            bridge.tick()
+            state = watch.state()
+            return watch.last(laptop) and watch.last(tv_paused) and state and f"{discovery.device_id(A)}_cycle" in state
+        wait_for(published, 15, "the devices' entities and their state")
+        assert json.loads(watch.last(laptop))["name"] == "laptop this cycle"
+        state = watch.state()
+        assert state[f"{discovery.device_id(A)}_cycle"] == 0.03 and state[f"{discovery.device_id(B)}_paused"] == "ON"
+    finally:
+        bridge.disconnect()
