@@ -101,3 +101,28 @@ def test_a_refused_login_is_shown_and_counting_goes_on(tmp_path, controller):
     status = live_doc(tmp_path)["sources"]["unifi"]
     assert status["status"] == "failing" and "refused the login" in status["last_error"]
     assert live_doc(tmp_path)["devices"] == []
+
+
+def test_a_client_the_gateway_counts_itself_is_not_counted_again_from_unifi(tmp_path, controller):
+    from device_fakes import FakeKernel
+    ctl = controller()
+    kernel = FakeKernel()
+    kernel.neigh = {"192.168.1.23": LAPTOP}  # the laptop's internet traffic crosses this gateway too
+    state = {"t": 100.0, "wall": datetime(2026, 11, 10, 12, 0, tzinfo=TZ)}
+    cfg = config.validate({"interfaces": ["eth0"], "sources": [{"type": "local"}],
+                           "devices": {"lan": ["lan"], "leases": [str(tmp_path / "none")],
+                                       "unifi": {"url": ctl.url, "username": "datacap", "password": "s3cret-pass"}}})
+    pollers = []
+    c = Collector(cfg, tmp_path, tmp_path, read_counters=lambda: {"eth0": (0, 0)}, boot_time=lambda: 1.7e9,
+                  boot_id=lambda: "b", clock=lambda: state["t"], now=lambda: state["wall"], link_bps=lambda n: 1.25e8,
+                  default_routes=lambda: {"eth0"},
+                  devices={"kernel": kernel, "unifi_factory": lambda s: pollers.append(ManualPoller(s)) or pollers[-1]})
+    c.start()
+    for _ in range(3):
+        kernel.add("down4 192.168.1.23 eth0", 7_000_000)
+        state["t"] += 30
+        state["wall"] += timedelta(seconds=30)
+        pollers[-1].poll()
+        c.tick()
+    assert device(tmp_path, LAPTOP)["cycle_bytes"] == 21_000_000 and device(tmp_path, LAPTOP)["source"] == "gateway"
+    assert device(tmp_path, NAS)["cycle_bytes"] == 405_000_000 + 105_000_000  # only UniFi sees it (LAN traffic)

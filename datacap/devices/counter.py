@@ -162,7 +162,7 @@ class DeviceCounter:
         snapshot = self.unifi.take()
         if snapshot is None:
             return {}
-        mine = set(self.book.of.values()) if self.kernel else set()  # counted exactly by the gateway already
+        mine = {m for m, d in self.known.items() if d.get("source") == "gateway"}  # counted exactly, by the gateway
 
         def owner(element):
             _, direction, mac = element.split(" ")
