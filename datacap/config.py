@@ -11,6 +11,7 @@ from datacap.usage import lines
 from datacap.usage import plan as planmod
 from datacap.usage.sources import settings as sources_settings
 
+from datacap.devices import settings as devices_settings
 from datacap.notify import settings as notify_settings
 from datacap.fleet import settings as fleet_settings
 
@@ -55,6 +56,7 @@ DEFAULTS = {
     "lines": None,
     "site": None,
     "fleet_agent_url": None,
+    "devices": None,
 }
 
 
@@ -199,6 +201,7 @@ CHECKS = {
     "lines": lambda v: lines.check(v, CHECKS),
     "site": fleet_settings.check_site,
     "fleet_agent_url": fleet_settings.check_agent_url,
+    "devices": devices_settings.check,
 }
 assert CHECKS.keys() == DEFAULTS.keys()
 

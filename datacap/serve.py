@@ -3,12 +3,14 @@
 Signal handlers only put the signal number on a queue; the main loop acts on it. SIGTERM/SIGINT:
 refuse new work, close the listener, then stop the children. SIGHUP: reload config.json, pass it on.
 """
+import gc
 import logging
 import os
 import queue
 import signal
 import sys
 import threading
+import time
 import webbrowser
 
 import waitress
@@ -24,6 +26,7 @@ log = logging.getLogger("server")
 
 TICK_S = 0.2
 SWITCH_INTERVAL_S = 0.0002
+FREEZE_AGAIN_S = 60.0
 # Requests are short (parsed files are cached until they change), so 8 threads serve hundreds of
 # polls a second; idle clients are dropped after 30 s; bodies over 64 KB and headers over 32 KB
 # are refused before they are read; poll() has no FD_SETSIZE limit and copes with the listener
@@ -46,9 +49,14 @@ def tune_for_pollers():
     thread that takes it may keep it for the whole switch interval (5 ms by default), and the loop,
     with fifty sockets to serve, stalls every client together (the convoy effect). A 0.2 ms interval
     bounds each wait; the server has no long computation that more switches would slow.
+    Python's full garbage collections walk every object alive, the modules of Flask, Apprise and the rest
+    included: 20-40 ms in the middle of a request, the slowest 1 % of /api/usage with a year of data (25 ms
+    p99 against 7 ms without). What is loaded by now lives as long as the server: gc.freeze() leaves it out of
+    those walks (run() freezes again after the first minute, when the first polls have loaded their share).
     """
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    gc.freeze()
 
 
 def systemd_unit():
@@ -92,12 +100,16 @@ def run(app, server, supervisor, config_path, open_browser):
     log.info("datacap %s serving %s (data in %s)", VERSION, url, views.data_dir)
     if open_browser and interactive():
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+    started = time.monotonic()
     try:
         while True:
             try:
                 signum = signals.get(timeout=TICK_S)
             except queue.Empty:
                 signum = None
+            if started is not None and time.monotonic() - started >= FREEZE_AGAIN_S:
+                started = None
+                gc.freeze()  # what the first minute loaded (lazy imports, the notifier's destinations)
             if signum in (signal.SIGTERM, signal.SIGINT):
                 break
             if signum == signal.SIGHUP:

@@ -22,7 +22,7 @@ http {{
     tcp_nopush on;
     client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
     uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
-    server {{ listen {host}:{port}; root {tmp}; }}
+    server {{ {listen} root {tmp}; }}
 }}
 """
 
@@ -30,8 +30,9 @@ http {{
 class Nginx:
     """nginx serving `nbytes` of sparse file as /file.bin on host:port; `prefix` runs it elsewhere (ip netns exec)."""
 
-    def __init__(self, nbytes, host="127.0.0.1", port=None, prefix=()):
+    def __init__(self, nbytes, host="127.0.0.1", port=None, prefix=(), also=()):
         self.nbytes, self.host, self.port, self.prefix = nbytes, host, port or _free_port(), list(prefix)
+        self.also = tuple(also)  # more addresses to listen on ("[2001:db8::1]")
         self.tmp = None
         self.proc = None
 
@@ -48,7 +49,8 @@ class Nginx:
         with open(os.path.join(self.tmp, "file.bin"), "wb") as f:
             f.truncate(self.nbytes)
         conf = os.path.join(self.tmp, "nginx.conf")
-        Path(conf).write_text(NGINX_CONF.format(tmp=self.tmp, host=self.host, port=self.port))
+        listen = " ".join(f"listen {h}:{self.port};" for h in (self.host, *self.also))
+        Path(conf).write_text(NGINX_CONF.format(tmp=self.tmp, listen=listen))
         self.proc = subprocess.Popen(self.prefix + [binary, "-c", conf, "-p", self.tmp], stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -101,6 +101,8 @@ class StubViews:
         self.started = 1700000000.0
         self.usage = type("R", (), {"read": lambda _self: self.usage_doc})()
         self.downloader = type("R", (), {"read": lambda _self: self.stats_doc})()
+        self.devices_doc = {}
+        self.devices_live = type("R", (), {"read": lambda _self, interval: (self.devices_doc, not self.devices_doc)})()
 
     def system(self):
         return {"processes": self.processes}

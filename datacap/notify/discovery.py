@@ -104,6 +104,52 @@ def configs(topics, site, commands, more_lines=(), gone_lines=()):
     return out
 
 
+# Per LAN device (opt-in: devices.home_assistant), for the top devices this cycle and every one with a budget.
+DEVICE_ENTITIES = {
+    "cycle": ("sensor", "this cycle", {**GB, "state_class": "total",
+                                       "last_reset_value_template": "{{ value_json.cycle_start_at }}"}),
+    "today": ("sensor", "today", {**GB, "state_class": "total",
+                                  "last_reset_value_template": "{{ value_json.today_start_at }}"}),
+    "paused": ("binary_sensor", "paused", {"payload_on": "ON", "payload_off": "OFF", "icon": "mdi:lan-disconnect"}),
+}
+DEVICES_PUBLISHED = 20
+
+
+def device_id(mac):
+    return "device_" + mac.replace(":", "")
+
+
+def devices_wanted(doc, before):
+    """{mac: name} of the devices with entities: those already out there, the top ones this cycle, the budgeted."""
+    out = dict(before)
+    rows = doc.get("devices") or []
+    for d in rows[:DEVICES_PUBLISHED] + [d for d in rows if d.get("budget_bytes")]:
+        out.setdefault(d["mac"], d.get("name") or d["mac"])
+    return out
+
+
+def device_configs(topics, site, devices, gone=()):
+    """(topic, payload or None) of every device entity; None removes those of `gone` (device counting turned off)."""
+    common = {"availability_topic": topics.availability, "device": device(topics.node, site)}
+    out = []
+    for mac, name in [*devices.items(), *((m, m) for m in gone)]:
+        for suffix, (component, label, extra) in DEVICE_ENTITIES.items():
+            topic, payload = _entity(topics, common, f"{device_id(mac)}_{suffix}", component, f"{name} {label}", extra)
+            out.append((topic, payload if mac in devices else None))
+    return out
+
+
+def device_state(doc, devices):
+    rows = {d["mac"]: d for d in doc.get("devices") or []}
+    out = {}
+    for mac in devices:
+        d = rows.get(mac, {})
+        out.update({f"{device_id(mac)}_cycle": _gb(d.get("cycle_bytes") or 0),
+                    f"{device_id(mac)}_today": _gb(d.get("today_bytes") or 0),
+                    f"{device_id(mac)}_paused": "ON" if d.get("paused") else "OFF"})
+    return out
+
+
 def _gb(n):
     return round(n / 1e9, 3)
 
@@ -124,10 +170,12 @@ def _cycle_state(cycle, suffix=""):
     return {k + suffix: v for k, v in values.items()}
 
 
-def state(views, probes, more_lines=()):
+def state(views, probes, more_lines=(), devices=None, devices_doc=None):
     """The state JSON: every entity's value, from the same Views the API uses (and probes.json's reader)."""
     stats = views.stats()
     out = _cycle_state(views.summary())  # usage_view()'s "cycle", without the daily and hourly history
+    if devices:
+        out.update(device_state(devices_doc or {}, devices))
     for line in more_lines:
         out.update(_cycle_state(views.summary(line), f"_{slug(line)}"))
     return {

@@ -1,4 +1,4 @@
-"""What is news: cap alerts, throttle start and lift, long outages, a child gone FATAL.
+"""What is news: cap alerts, throttle start and lift, long outages, a child gone FATAL, a device paused at its budget.
 
 Each piece of news has a key that names the event itself (cycle + threshold, session + onset, server
 run + restarts), so the notifier can send it once, however often it is found again, across restarts.
@@ -15,7 +15,7 @@ from datacap.usage import ledger_file, lines
 @dataclass(frozen=True)
 class News:
     key: str  # stable across restarts: the event, not the moment it was seen
-    kind: str  # cap_alert, throttle_start, throttle_end, outage_start, outage_end, process_fatal
+    kind: str  # cap_alert, throttle_start, throttle_end, outage_start, outage_end, process_fatal, device_budget
     title: str
     text: str
     data: dict = field(default_factory=dict, compare=False)
@@ -139,6 +139,25 @@ def probe_findings(doc, cycle_start, site):
     return out
 
 
+def device_budgets(doc, now, site):
+    """A device paused at its budget (devices.json's events): news once per device and period, while it lasts."""
+    out = []
+    for e in (doc or {}).get("events") or []:
+        try:
+            until = _parse(e.get("until"))
+            if until is not None and until <= now:
+                continue  # its pause is over: no longer news
+            name = e.get("name") or e["mac"]
+            per = "today" if e["per"] == "day" else "this cycle"
+            out.append(News(e["key"], "device_budget", f"{name} paused",
+                            f"datacap at {site}: {name} reached its budget of {_size(e['budget_bytes'])} {per} "
+                            f"({e['used_bytes'] / 1e9:.2f} GB used) and is paused"
+                            + (f" until {e['until']}" if e.get("until") else ""), e))
+        except (KeyError, TypeError, ValueError):
+            continue  # an event from a newer or damaged file: not news we can word
+    return out
+
+
 def news(views, now=None, site=None):
     """Everything that is news now, read through the same Views the API uses."""
     site = site or site_name(views.cfg)
@@ -147,4 +166,5 @@ def news(views, now=None, site=None):
     return (line_alerts(views, site)
             + session_events(views.downloader.read(), now, cfg.get("notify_outage_minutes", 10), site)
             + fatal_children(views.system()["processes"], views.started, site)
-            + probe_findings(probe_file.reader(views.data_dir).read(), views.summary()["start"], site))
+            + probe_findings(probe_file.reader(views.data_dir).read(), views.summary()["start"], site)
+            + device_budgets(views.devices_live.read(cfg.get("update_interval_seconds", 1))[0], now, site))

@@ -17,7 +17,9 @@ from datacap.fleet.settings import site_name
 from datacap.measure.probe import file as probe_file
 from datacap.notify import discovery
 from datacap.notify.settings import mqtt_settings
+from datacap.devices import settings as devices_settings
 from datacap.usage import lines
+from datacap.web import devices_view
 
 log = logging.getLogger("mqtt")
 
@@ -51,6 +53,7 @@ class MqttBridge:
         self._fresh_connection = threading.Event()
         self._last_state, self._last_state_at = None, None
         self._lines_published = ()  # the lines after the first whose entities are out there
+        self._devices_published = {}  # mac -> name of the LAN devices whose entities are out there (opt-in)
         self._closing = False  # our own disconnect: not worth a warning
         self._status = {"connected": False, "last_error": None, "connected_since": None, "connects": 0,
                         "failures": 0}
@@ -118,16 +121,26 @@ class MqttBridge:
         """The configured lines after the first: each has entities of its own."""
         return tuple(x.name for x in lines.of(self.views.cfg)[1:]) if self.views.cfg.get("lines") else ()
 
+    def devices_wanted(self):
+        """{mac: name} of the LAN devices that get entities: none unless `devices.home_assistant` says so."""
+        settings = devices_settings.of(self.views.cfg)
+        if not settings or not settings.home_assistant:
+            return {}
+        return discovery.devices_wanted(devices_view.devices(self.views), self._devices_published)
+
     def publish_all(self):
-        """After each (re)connect, change of lines or of the site's name: availability, discovery configs,
+        """After each (re)connect, change of lines, devices or the site's name: availability, discovery configs,
         the state; all retained. Availability goes first, so an entity is online the moment its config arrives."""
         self.client.publish(self.topics.availability, "online", qos=1, retain=True)
         self.site = site_name(self.views.cfg)
         now = self.more_lines()
         gone = tuple(x for x in self._lines_published if x not in now)
-        for topic, payload in discovery.configs(self.topics, self.site, self.settings["commands"], now, gone):
+        devices = self.devices_wanted()
+        configs = discovery.configs(self.topics, self.site, self.settings["commands"], now, gone) + \
+            discovery.device_configs(self.topics, self.site, devices, [m for m in self._devices_published if m not in devices])
+        for topic, payload in configs:
             self.client.publish(topic, json.dumps(payload) if payload else b"", qos=1, retain=True)
-        self._lines_published = now
+        self._lines_published, self._devices_published = now, devices
         self._last_state = None
         self.publish_state()
 
@@ -136,7 +149,8 @@ class MqttBridge:
         now = self.clock()
         if self._last_state is not None and now - self._last_state_at < STATE_MIN_INTERVAL_S:
             return
-        current = discovery.state(self.views, self.probes.read(), self._lines_published)
+        current = discovery.state(self.views, self.probes.read(), self._lines_published, self._devices_published,
+                                  devices_view.devices(self.views) if self._devices_published else None)
         if current != self._last_state:
             self.client.publish(self.topics.state, json.dumps(current), qos=1, retain=True)
             self._last_state, self._last_state_at = current, now
@@ -164,8 +178,9 @@ class MqttBridge:
         if self.client is None:
             return
         self.run_commands()
-        changed = self._status["connected"] and (self.more_lines() != self._lines_published
-                                                 or site_name(self.views.cfg) != self.site)  # lines, the device's name
+        changed = self._status["connected"] and (
+            self.more_lines() != self._lines_published or site_name(self.views.cfg) != self.site
+            or self.devices_wanted().keys() != self._devices_published.keys())  # lines, the device's name, devices
         if self._fresh_connection.is_set() or changed:
             self._fresh_connection.clear()
             self.publish_all()

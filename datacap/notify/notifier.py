@@ -2,8 +2,9 @@
 
 What was sent is kept in data/notify.json (this thread is its only writer) as "destination key" pairs,
 so a restart sends nothing twice and a failing destination never repeats a message to the others.
-A destination seen for the first time gets this cycle's cap alerts (the collector recorded them, and
-they may not have reached anyone yet) but not older throttle or outage events: those are not news.
+A destination seen for the first time gets this cycle's cap alerts and the budget pauses still in force (the
+collector recorded them, and they may not have reached anyone yet) but not older throttle or outage events: those
+are not news.
 """
 import logging
 import socket
@@ -71,8 +72,9 @@ class Notifier:
             old = {f"{dest.id} {k}" for k in self._old_keys}  # webhooks.json's keys still count
             self.sent = (self.sent + sorted(old))[-KEYS_KEPT:]
             new = [n for n in new if f"{dest.id} {n.key}" not in old]
-        self._mark_sent(dest.id, [n for n in new if n.kind != "cap_alert"])
-        return [n for n in new if n.kind == "cap_alert"]
+        recorded = ("cap_alert", "device_budget")  # the collector recorded them: they may not have reached anyone yet
+        self._mark_sent(dest.id, [n for n in new if n.kind not in recorded])
+        return [n for n in new if n.kind in recorded]
 
     def send_due(self):
         by_id = {d.id: d for d in self._dests}

@@ -4,6 +4,7 @@ Single writer of usage.json (the durable ledger, usage/ledger_file.py), of its l
 collector.json (live rates and each line's days, usage/live_file.py), both rewritten every interval
 in a tmpfs runtime folder. Signals: TERM/INT flush and exit, HUP reload.
 """
+import gc
 import logging
 import os
 import signal
@@ -14,6 +15,7 @@ from datetime import datetime
 import psutil
 
 from datacap import process, store
+from datacap.devices.attach import Devices
 from datacap.usage import adjustments, figure, imports, interfaces, ledger_file, lines, live_file, topups
 from datacap.usage.ledger import Ledger
 from datacap.usage.sources.feed import CACHE_SLACK_S, RouterFeed
@@ -43,7 +45,8 @@ class Collector:
 
     def __init__(self, cfg, data_dir, live_dir, read_counters=interfaces.read_counters,
                  boot_time=psutil.boot_time, boot_id=interfaces.read_boot_id, clock=boot_clock, now=local_now,
-                 link_bps=interfaces.link_bps, default_routes=interfaces.default_route_interfaces, routers=None):
+                 link_bps=interfaces.link_bps, default_routes=interfaces.default_route_interfaces, routers=None,
+                 devices=None):
         self.cfg = cfg
         self.usage_path = ledger_file.path(data_dir)
         self.live_path = live_dir / live_file.NAME
@@ -68,6 +71,7 @@ class Collector:
         self._day = None
         self._prev_t = None  # clock() of the previous sample
         self._credits = deque(maxlen=HANDOVER_TICKS)  # (clock(), seconds it covers, {name: (rx, tx)} counted)
+        self.devices = Devices(cfg, data_dir, live_dir, clock, boot_id, **(devices or {}))  # LAN devices (a gateway)
 
     def _feed(self, cfg):
         first = lines.of(cfg)[0].name
@@ -83,6 +87,8 @@ class Collector:
         self.cfg = cfg
         self._apply_lines(cfg)
         self._routes_at = None  # look at the interfaces again with the new setting
+        when = self.now()
+        self.devices.reload(cfg, when, self.summaries(when), self.local_of, self.ledger)
 
     def _apply_lines(self, cfg):
         self.lines = lines.of(cfg)
@@ -167,6 +173,7 @@ class Collector:
         self.seen = {n: t for n in counters}
         self._day = when.date()
         self._prev_t = t
+        self.devices.start(when, self.summaries(when), self.local_of, self.ledger)
         self.flush(t, when)
 
     def tick(self):
@@ -196,6 +203,7 @@ class Collector:
         for a in new_alerts:
             log.warning("cap alert: %s: %s%% of the cap used (%.2f GB)", a["line"], a["percent"], a["used_bytes"] / 1e9)
         self.ledger.checkpoint({**self.last, **self.routers.counters()}, self.routers.readings(), t, when)
+        self.devices.tick(when, summaries, self.local_of, self.ledger)
         if (new_alerts or first_reading or self.ledger.urgent or when.date() != self._day
                 or t - self._flushed_at >= FLUSH_S):
             self._day = when.date()
@@ -259,6 +267,7 @@ class Collector:
         data = self.ledger.data
         data.update(updated_at=when.isoformat(timespec="seconds"), counted=self.counting(),
                     count_as_of={x.name: self.count_as_of(when, x.name) for x in self.lines}, flushes=data["flushes"] + 1)
+        self.devices.flush(when)
         try:
             store.write_json_atomic(self.usage_path, data)
             if self._backup_at is None or t - self._backup_at >= BACKUP_S:
@@ -325,6 +334,7 @@ def run(c, interval_override, config_path, data_dir):
     heartbeat = process.Heartbeat(data_dir, "collector")
     interval = interval_override or c.cfg["update_interval_seconds"]
     c.start()
+    gc.freeze()  # modules and what start() loaded live as long as we do: no full collection walks them each time
     log.info("counting %s every %gs into %s", ", ".join(c.counted) or "(no interface yet)", interval, data_dir)
     next_tick = time.monotonic() + interval
     while True:
@@ -335,6 +345,7 @@ def run(c, interval_override, config_path, data_dir):
         if signal.SIGHUP in sigs:
             c.reload(process.reload_config(config_path, c.cfg, log))
             interval = interval_override or c.cfg["update_interval_seconds"]
+        c.devices.poll(c.now())  # a pause or unpause asked for: within half a second, whatever the interval
         if time.monotonic() >= next_tick:
             c.tick()
             next_tick += interval
@@ -345,4 +356,5 @@ def run(c, interval_override, config_path, data_dir):
     c.routers.stop()
     c.flush(c.clock(), c.now())
     c.write_live(c.now(), c.summaries(c.now()), status="stopped")
+    c.devices.stop(c.now(), c.ledger, c.summaries(c.now()))
     log.info("stopped; ledger flushed")

@@ -174,7 +174,7 @@ class Reader:
 
     def read(self):
         d = self._file.read() or {}
-        return upgrade(copy.deepcopy(d)) if valid(d) and d.get("version") == 1 else d  # until the first flush
+        return upgrade(copy.deepcopy(d)) if d.get("version") == 1 and valid(d) else d  # until the first flush
 
     def line(self, name):
         return line_of(self.read(), name)

@@ -7,7 +7,7 @@ from datacap import config as configmod
 from datacap.config import ROOT
 from datacap.web import api_config, api_session, api_system, api_usage, errors, export, metrics, pages, security
 from datacap.web import api_probes
-from datacap.web import api_history, report
+from datacap.web import api_devices, api_history, report
 from datacap.web.shared_polls import SharedPolls
 from datacap.web.views import Views
 
@@ -26,7 +26,7 @@ def create_app(test_config=None, data_dir=None, config_path=None, supervisor=Non
     security.install(app, lambda: views.cfg)
     errors.register(app)
     for module in (pages, api_session, api_usage, api_config, api_system, export, metrics, api_probes,
-                   api_history, report):
+                   api_history, report, api_devices):
         app.register_blueprint(module.bp)
     app.wsgi_app = SharedPolls(app.wsgi_app, lambda: views.cfg)
     return app

@@ -56,7 +56,12 @@ def put_config():
     if not body:
         raise BadRequest("request body is an empty object: send the settings to change")
     v = views()
-    body = secrets.restored(body, v.cfg)
+    return jsonify(apply(v, secrets.restored(body, v.cfg)))
+
+
+def apply(v, body):
+    """Validate {current settings, body}, then write body's keys into config.json and reload everyone; BadRequest
+    with the field errors and nothing written when the result is not a valid config."""
     try:
         fresh = configmod.validate({**v.cfg, **body})
     except configmod.ConfigError as exc:
@@ -70,4 +75,4 @@ def put_config():
     if v.supervisor is not None:
         v.supervisor.reload()
     log.info("config updated through the API: %s", ", ".join(sorted(body)))
-    return jsonify(status="applied", restart_required=restart)
+    return {"status": "applied", "restart_required": restart}

@@ -7,6 +7,7 @@ from datetime import datetime
 from flask import Blueprint, Response, request
 
 from datacap.usage import lines
+from datacap.web import devices_view
 from datacap.web.errors import BadRequest
 from datacap.web.views import views
 
@@ -19,6 +20,7 @@ FIELDS = {
     "history": ["id", "start", "end", "status", "duration_s", "total_gb", "streams", "baseline_mbps", "avg_mbps",
                 "peak_mbps", "throttled", "cycle_gb_at_start", "cycle_gb_at_end", "verdict", "urls", "line"],
     "samples": ["elapsed_s", "time", "speed_mbps", "session_bytes"],
+    "devices": ["date", "mac", "name", "line", "rx_bytes", "tx_bytes", "bytes"],
 }
 
 
@@ -27,6 +29,8 @@ def rows(v, what):
     if what == "daily":  # every line's days, line by line
         return [{"date": d["date"], "used_bytes": d["used_bytes"], "used_gb": round(d["used_bytes"] / 1e9, 6),
                  "line": b["name"]} for b in v.usage_view()["lines"] for d in b["daily"]]
+    if what == "devices":  # each device's days (rx: to the device), as devices.db holds them (a few minutes old)
+        return devices_view.days(v)
     if what == "history":  # newest first, as /api/history lists them; URLs joined for a spreadsheet cell
         return [{**{k: t.get(k) for k in FIELDS["history"]}, "urls": " ".join(map(str, t["urls"])),
                  "line": t.get("line") or first} for t in v.history.tests()]
@@ -47,7 +51,7 @@ def rows(v, what):
 def export():
     fmt, what = request.args.get("format", "csv"), request.args.get("what", "samples")
     if fmt not in ("csv", "json") or what not in FIELDS:
-        raise BadRequest("use format=csv|json and what=samples|daily|events|history")
+        raise BadRequest("use format=csv|json and what=samples|daily|events|history|devices")
     found = rows(views(), what)
     name = f"datacap-{what}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}

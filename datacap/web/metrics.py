@@ -9,7 +9,7 @@ from prometheus_client.registry import CollectorRegistry
 from datacap.measure.session_file import Status
 from datacap.supervise.states import UP
 from datacap.usage import cycles
-from datacap.web import api_probes
+from datacap.web import api_probes, devices_view
 from datacap.web.views import views
 
 bp = Blueprint("metrics", __name__)
@@ -56,6 +56,7 @@ class DatacapCollector:
         yield counted
         yield from _sources(u["sources"])
         yield from _cycles(u["lines"], bool(v.cfg.get("lines")))
+        yield from _devices(devices_view.devices(v))
         procs = v.system()["processes"]
         restarts = CounterMetricFamily("datacap_process_restarts", "Restarts of a child process", labels=["process"])
         up = GaugeMetricFamily("datacap_process_up", "1 when the process is running", labels=["process"])
@@ -108,6 +109,35 @@ def _cycles(blocks, labelled):
             yield _gauge(name, doc, [([b["name"]], figure(b["cycle"])) for b in blocks], ["line"])
         else:
             yield _gauge(name, doc, figure(blocks[0]["cycle"]))
+
+
+DEVICES_LABELLED = 20  # a device label per series for the top devices only: the label set stays bounded
+
+
+def _devices(doc):
+    """The top devices this cycle (by MAC, with their name), everyone else summed; each line's devices, the gateway's
+    own traffic and the unattributed rest."""
+    if not doc["enabled"]:
+        return
+    rows = doc["devices"]
+    top, rest = rows[:DEVICES_LABELLED], rows[DEVICES_LABELLED:]
+    labels = ["mac", "name", "line"]
+    for name, doc_text, key in (("datacap_device_cycle_bytes", "Bytes a LAN device used this cycle (top 20)", "cycle_bytes"),
+                                ("datacap_device_today_bytes", "Bytes a LAN device used today (top 20)", "today_bytes")):
+        yield _gauge(name, doc_text, [([d["mac"], d["name"] or "", d["line"] or ""], d[key]) for d in top], labels)
+    yield _gauge("datacap_device_budget_bytes", "A LAN device's budget per day or cycle (top 20 with one)",
+                 [([d["mac"], d["name"] or "", d["budget_per"]], d["budget_bytes"]) for d in top if d["budget_bytes"]],
+                 ["mac", "name", "per"])
+    yield _gauge("datacap_device_paused", "1 while a LAN device is paused (top 20)",
+                 [([d["mac"], d["name"] or ""], 1.0 if d["paused"] else 0.0) for d in top], ["mac", "name"])
+    yield _gauge("datacap_devices_other_cycle_bytes", "Bytes this cycle of the devices after the top 20",
+                 sum(d["cycle_bytes"] for d in rest))
+    yield _gauge("datacap_devices_paused", "LAN devices paused now", sum(1 for d in rows if d["paused"]))
+    for name, doc_text, key in (
+            ("datacap_line_devices_cycle_bytes", "Bytes this cycle of the LAN devices, per line", "devices_bytes"),
+            ("datacap_line_gateway_cycle_bytes", "Bytes this cycle of the gateway's own traffic, per line", "gateway_bytes"),
+            ("datacap_line_unattributed_cycle_bytes", "Bytes this cycle the line counted and no device did", "unattributed_bytes")):
+        yield _gauge(name, doc_text, [([x["name"]], x[key]) for x in doc["lines"] if x[key] is not None], ["line"])
 
 
 def _interfaces(rows):

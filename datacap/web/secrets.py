@@ -7,6 +7,7 @@ import copy
 
 MASK = "********"
 SOURCE_SECRETS = ("community", "auth_key", "priv_key")
+UNIFI_SECRETS = ("password", "api_key")  # devices.unifi
 
 
 def _mask_url(url):
@@ -26,6 +27,10 @@ def masked(cfg):
         for key in SOURCE_SECRETS:
             if isinstance(src, dict) and src.get(key):
                 src[key] = MASK
+    unifi = (out.get("devices") or {}).get("unifi") if isinstance(out.get("devices"), dict) else None
+    for key in UNIFI_SECRETS if isinstance(unifi, dict) else ():
+        if unifi.get(key):
+            unifi[key] = MASK
     return out
 
 
@@ -43,11 +48,19 @@ def restored(body, cfg):
         for key in SOURCE_SECRETS:
             if isinstance(src, dict) and src.get(key) == MASK and i < len(old):
                 src[key] = old[i].get(key)
+    unifi = body["devices"].get("unifi") if isinstance(body.get("devices"), dict) else None
+    current_unifi = (cfg.get("devices") or {}).get("unifi") or {}
+    for key in UNIFI_SECRETS if isinstance(unifi, dict) else ():
+        if unifi.get(key) == MASK:
+            unifi[key] = current_unifi.get(key)
     return body
 
 
 def private(cfg):
     """True when config.json holds a secret and must stay 0600."""
+    unifi = (cfg.get("devices") or {}).get("unifi") if isinstance(cfg.get("devices"), dict) else None
+    if isinstance(unifi, dict) and any(unifi.get(k) for k in UNIFI_SECRETS):
+        return True
     return bool(cfg.get("auth_token") or (cfg.get("mqtt") or {}).get("password") or cfg.get("notify_urls")
                 or any(isinstance(s, dict) and any(s.get(k) for k in SOURCE_SECRETS)
                        for s in (cfg.get("sources") if isinstance(cfg.get("sources"), list) else [])))

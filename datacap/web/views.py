@@ -11,6 +11,8 @@ from flask import current_app
 
 from datacap import store
 from datacap.fleet.settings import site_name
+from datacap.devices import device_db
+from datacap.devices import live as devices_live
 from datacap.measure import history, session_file
 from datacap.supervise.states import UP, State
 from datacap.usage import adjustments, ledger_file, live_file
@@ -41,6 +43,8 @@ class Views:
         self.live = live_file.Reader(data_dir)
         self.cycle = CycleReader(data_dir)
         self.history = history.Reader(data_dir)  # finished tests (measure/history.py)
+        self.devices_live = devices_live.Reader(data_dir)  # LAN devices (devices/live.py, device_db.py)
+        self.devices_db = device_db.Reader(data_dir)
         self.state_lock = filelock.FileLock(str(data_dir / "state.lock"))  # the server's read-modify-writes
 
     def _processes(self):
