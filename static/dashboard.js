@@ -89,7 +89,8 @@ function renderStats(s) {
   if (s.limit_bytes) stops.push(`${fmtGB(s.limit_bytes)} session limit`);
   if (s.stop_at_cap) stops.push("the data cap");
   $("stops-at").textContent = stops.length ? stops.join(" or ") : "only when you press Stop";
-  $("reason").textContent = s.stale ? `Test data is stale: last update ${Math.round(s.age_seconds)} s ago.` : s.reason ? `Ended: ${s.reason}` : "";
+  $("reason").textContent = s.stale ? `Test data is stale: last update ${Math.round(s.age_seconds)} s ago.` :
+    s.reason ? `Ended: ${s.reason}` + (s.cap_stop ? ` (stopped on ${s.cap_stop.words})` : "") : "";
   renderErrors(s);  // history.js: each URL's failure in words, and "no server reachable"
   const ev = (s.throttle_events || []).at(-1);
   $("throttle").hidden = !ev;

@@ -79,7 +79,7 @@ function renderUsage(all) {
     c.live === false ? `These figures are${asOf(c)}.` :
     (c.adjustment_bytes ? `Includes your ISP meter correction of ${fmtGB(c.adjustment_bytes)} (datacap counted ${fmtGB(c.counted_bytes)}). ` : "") +
     `Counting ${what} since ${fmtDate(c.monitoring_since)}; cycle ${c.start} to ${c.end}.`;
-  $("cap-own").textContent = c.own_bytes ? `Of ${fmtGB(c.used_bytes)} this cycle, datacap's own tests and probes used ${fmtGB(c.own_bytes)} (counted like any traffic; the projection follows the rest).` : "";
+  $("cap-own").textContent = c.own_bytes ? `Of ${fmtGB(c.used_bytes)} this cycle, datacap's own tests, probes and telemetry used ${fmtGB(c.own_bytes)} (counted like any traffic; the projection follows the rest).` : "";
   $("adjustments").replaceChildren(...u.adjustments.filter((a) => !a.undone).slice(-5).map((a) => {
     const li = document.createElement("li"), b = document.createElement("button");
     li.textContent = `${fmtDate(a.at)}: ISP said ${fmtGB(a.isp_bytes)} (drift ${fmtGB(a.offset_bytes)}) `;

@@ -1,5 +1,8 @@
 """datacap.fleet.telemetry: the agent's counters read from its /metrics text, and what the meter counts between polls."""
+import http.server
 import json
+import threading
+from datetime import datetime, timedelta
 import subprocess
 import sys
 
@@ -120,3 +123,61 @@ def test_the_command_says_when_no_agent_answers():
     r = subprocess.run([sys.executable, "-m", "datacap.fleet.telemetry", "--agent", "http://127.0.0.1:9"],
                        capture_output=True, text=True, cwd=ROOT, timeout=30)
     assert r.returncode == 1 and "no Prometheus agent answers at http://127.0.0.1:9" in r.stderr
+
+
+class AgentPage:
+    """A local HTTP server answering /metrics with an agent's page (the real agent runs in test_fleet.py)."""
+
+    def __init__(self):
+        self.text = page()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = outer.text.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_the_collector_books_the_agents_sending_as_own_use_once_across_a_restart(tmp_path):
+    from test_collector import Machine
+    agent = AgentPage()
+    try:
+        now = datetime.now().astimezone()  # the server's /api/usage reads the real clock
+        m = Machine(start=max(now - timedelta(seconds=90), now.replace(hour=0, minute=0, second=1)))
+        agent.text = page(payload=50_000, sends=100, connections=100)  # sent before datacap looked: not ours to book
+        c = m.collector(tmp_path, fleet_agent_url=agent.url)
+        c.start()
+        agent.text = page(payload=54_000, sends=110, connections=110)
+        m.advance(60, rx=10**6)
+        c.tick()
+        c.flush(m.t, m.wall)
+        ten_sends = 4000 + 10 * (telemetry.REQUEST_BYTES + telemetry.CONNECTION_BYTES)
+        today = m.wall.date().isoformat()
+        assert c.ledger.data["lines"]["Internet"]["own"] == {today: {"telemetry": ten_sends}}
+        agent.text = page(payload=58_000, sends=120, connections=120)  # sent while datacap is down
+        m.advance(30)
+        again = m.collector(tmp_path, fleet_agent_url=agent.url)  # a restart from the ledger on disk
+        again.start()
+        assert again.ledger.data["lines"]["Internet"]["own"] == {today: {"telemetry": 2 * ten_sends}}
+        again.flush(m.t, m.wall)  # nothing new: nothing booked twice
+        assert again.ledger.data["lines"]["Internet"]["own"][today]["telemetry"] == 2 * ten_sends
+        from datacap.web import create_app
+        client = create_app({"interfaces": ["eth0"], "sources": [{"type": "local"}]}, tmp_path,
+                            tmp_path / "c.json").test_client()
+        cycle = client.get("/api/usage").get_json()["cycle"]
+        assert cycle["own_bytes"] == 2 * ten_sends and cycle["used_bytes"] == 10**6  # shown, never added
+    finally:
+        agent.close()

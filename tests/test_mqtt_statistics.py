@@ -40,7 +40,7 @@ def ha_statistics(states, state_class):
 def test_isp_readings_above_and_below_the_count_and_an_undo_leave_home_assistants_statistics_true(broker, sub, server):
     b = broker()
     watch = sub(b)
-    s = server(mqtt=b.settings(), data_cap_gb=1)
+    s = server(mqtt=b.settings(), data_cap_gb=1, interfaces=["dc-quiet0"], sources=[{"type": "local"}])  # no traffic
     config = json.loads(wait_for(lambda: watch.last(f"homeassistant/sensor/{NODE}/cycle_used/config"), 10,
                                  "the cycle sensor's discovery config"))
     assert config["state_class"] == "total" and config["last_reset_value_template"] == "{{ value_json.cycle_start_at }}"

@@ -6,6 +6,7 @@ import time
 from conftest import have_root_networking, need
 from harness import wait_for
 import netns
+from test_browser import chromium  # noqa: F401  (the real-browser fixture)
 
 ENDED = ("stopped", "finished", "error")
 
@@ -103,3 +104,18 @@ def test_auto_with_no_upnp_gateway_on_the_lan_is_not_a_warning(tmp_path):
             err = p.communicate(timeout=10)[1]
         assert p.returncode == 0 and "WARNING" not in err and "ERROR" not in err, err
         assert "no UPnP gateway answered" in err
+
+
+def test_the_dashboard_says_which_figure_stop_at_cap_stopped_on(server, fake_isp, chromium):  # noqa: F811
+    s = server(test_urls=[fake_isp(rate_mbps=400).url()], data_cap_gb=1, stop_at_cap=True, alert_thresholds_percent=[])
+    assert s.post("/api/usage/adjust", json={"used_gb": 0.98}).status_code == 201  # 20 MB to go
+    assert s.post("/api/start").status_code == 200
+    st = wait_for(lambda: (lambda x: x if x["status"] in ENDED else None)(s.stats()), 20, "the test to stop at the cap")
+    assert st["status"] == "finished" and st["cap_stop"]["words"].endswith("since, headers included")
+    p = chromium.new_page()
+    try:
+        p.goto(s.url + "/")
+        wait_for(lambda: "stopped on 1.00 of 1 GB: datacap's count as of" in (p.text_content("#reason") or ""), 15,
+                 "the reason with the figure it stopped on")
+    finally:
+        p.close()

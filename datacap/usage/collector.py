@@ -16,6 +16,7 @@ import psutil
 
 from datacap import process, store
 from datacap.devices.attach import Devices
+from datacap.fleet.telemetry import TelemetryMeter
 from datacap.usage import adjustments, figure, imports, interfaces, ledger_file, lines, live_file, topups
 from datacap.usage.ledger import Ledger
 from datacap.usage.sources.feed import CACHE_SLACK_S, RouterFeed
@@ -72,6 +73,12 @@ class Collector:
         self._prev_t = None  # clock() of the previous sample
         self._credits = deque(maxlen=HANDOVER_TICKS)  # (clock(), seconds it covers, {name: (rx, tx)} counted)
         self.devices = Devices(cfg, data_dir, live_dir, clock, boot_id, **(devices or {}))  # LAN devices (a gateway)
+        self.telemetry = self._meter(cfg)
+
+    def _meter(self, cfg):
+        """What the site's fleet agent sends costs the WAN: datacap's own use (None without `fleet_agent_url`)."""
+        url = cfg.get("fleet_agent_url")
+        return TelemetryMeter(url, last=self.ledger.data.get("telemetry")) if url else None
 
     def _feed(self, cfg):
         first = lines.of(cfg)[0].name
@@ -84,6 +91,8 @@ class Collector:
             last = self.routers.last
             self.routers = self._feed(cfg)
             self.routers.start(last)
+        if cfg.get("fleet_agent_url") != self.cfg.get("fleet_agent_url"):
+            self.telemetry = self._meter(cfg)
         self.cfg = cfg
         self._apply_lines(cfg)
         self._routes_at = None  # look at the interfaces again with the new setting
@@ -264,6 +273,7 @@ class Collector:
         self.ledger.urgent = False
         self.ledger.checkpoint({**self.last, **self.routers.counters()}, self.routers.readings(), t, when)
         self.ledger.prune(when.date())
+        self._book_telemetry(when)
         data = self.ledger.data
         data.update(updated_at=when.isoformat(timespec="seconds"), counted=self.counting(),
                     count_as_of={x.name: self.count_as_of(when, x.name) for x in self.lines}, flushes=data["flushes"] + 1)
@@ -281,6 +291,16 @@ class Collector:
             log.error(self.last_error)
             if self._flushed_at is None:
                 self._flushed_at = t
+
+    def _book_telemetry(self, when):
+        """At each flush, with the agent's counters it started from: nothing sent is lost or booked twice."""
+        if self.telemetry is None:
+            return
+        cost = self.telemetry.poll()
+        if cost:
+            line = lines.for_tests(self.cfg, default_routes=self.default_routes).name  # the line that carries it
+            self.ledger.add_own(line, when, "telemetry", cost)
+        self.ledger.data["telemetry"] = self.telemetry.last
 
     def save_copy(self, when):
         if self.copy_path is None:

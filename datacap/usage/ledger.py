@@ -172,10 +172,15 @@ class Ledger:
         self.data["checkpoint"] = {"at": when.isoformat(timespec="seconds"), "boottime_s": boottime_s,
                                    "counters": {k: list(v) for k, v in counters.items()}, "readings": readings}
 
+    def add_own(self, line, when, what, nbytes):
+        """Bytes of datacap's own use besides its tests and probes (`what`: "telemetry"), booked to a line's day."""
+        day = self.line(line)["own"].setdefault(when.date().isoformat(), {})
+        day[what] = day.get(what, 0) + int(nbytes)
+
     def prune(self, today):
         oldest_day = (today - timedelta(days=DAYS_KEPT)).isoformat()
         for line in self.data["lines"].values():
-            for table in (line["days"], line["free"]):
+            for table in (line["days"], line["free"], line["own"]):
                 for day in [d for d in table if d < oldest_day]:
                     del table[day]
             for hour in sorted(line["hours"])[:-HOURS_KEPT]:

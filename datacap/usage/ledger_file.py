@@ -4,7 +4,9 @@
      "checkpoint": {"at", "boottime_s", "counters": {counter: [rx, tx]},
                     "readings": {counter: {"t": boot-clock seconds, "uptime": s or null}}},
      "totals": {counter: [rx, tx]}, "wide": [counter], "counter_events": [...], "promoted": null | {...},
+     "telemetry": null | {the fleet agent's counters at the last flush},
      "lines": {line: {"days": {date: {counter: [rx, tx]}}, "hours": {...}, "free": {...},
+                      "own": {date: {"telemetry": bytes}},  # datacap's own use besides its tests and probes
                       "alerts": [...], "alert_fired": {...}, "monitoring_since": ISO}}}
 
 The collector (usage/ledger.py) is its only writer: to data/ once a minute and on what matters, and
@@ -37,7 +39,7 @@ def path(data_dir):
 
 
 def empty_line(when=None):
-    return {"days": {}, "hours": {}, "free": {}, "alerts": [], "alert_fired": None,
+    return {"days": {}, "hours": {}, "free": {}, "own": {}, "alerts": [], "alert_fired": None,
             "monitoring_since": when.isoformat(timespec="seconds") if when else None}
 
 
@@ -60,8 +62,13 @@ def _checkpoint(cp):
                           and (cp.get("boottime_s") is None or isinstance(cp["boottime_s"], (int, float))))
 
 
+def _own(t):
+    return isinstance(t, dict) and all(isinstance(e, dict) and all(isinstance(v, int) for v in e.values())
+                                       for e in t.values())
+
+
 def _line(x):
-    return (isinstance(x, dict) and all(_table(x.get(t, {})) for t in LINE_TABLES)
+    return (isinstance(x, dict) and all(_table(x.get(t, {})) for t in LINE_TABLES) and _own(x.get("own", {}))
             and isinstance(x.get("alerts", []), list) and all(isinstance(a, dict) for a in x.get("alerts", [])))
 
 
@@ -95,12 +102,12 @@ def upgrade(d):
                 "alerts": d.pop("alerts"), "alert_fired": d.pop("alert_fired", None),
                 "monitoring_since": d.pop("monitoring_since", None)}
         d.update(version=VERSION, id=uuid.uuid4().hex, flushes=0, lines={FIRST_LINE: line})
-    for key, default in (("boot_id", None), ("btime", None), ("promoted", None)):
+    for key, default in (("boot_id", None), ("btime", None), ("promoted", None), ("telemetry", None)):
         d.setdefault(key, default)
     if not isinstance(d.get("wide"), list):
         d["wide"] = []
     for line in d["lines"].values():
-        for key in LINE_TABLES:
+        for key in (*LINE_TABLES, "own"):
             line.setdefault(key, {})
         line.setdefault("alerts", [])
         line.setdefault("alert_fired", None)

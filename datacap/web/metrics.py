@@ -92,7 +92,7 @@ CYCLE_GAUGES = (  # name, help, the figure from a line's cycle
     ("datacap_cycle_used_bytes", "Bytes used this billing cycle (with ISP adjustment)", lambda c: c["used_bytes"]),
     ("datacap_cap_bytes", "The data cap", lambda c: c["cap_bytes"]),
     ("datacap_cycle_projected_bytes", "Projected use at the end of the cycle", lambda c: c["projected_bytes"]),
-    ("datacap_cycle_own_bytes", "Bytes of datacap's own tests and probes this cycle (part of the used bytes)",
+    ("datacap_cycle_own_bytes", "Bytes of datacap's own tests, probes and telemetry this cycle (part of the used bytes)",
      lambda c: c["own_bytes"]),
     ("datacap_cycle_start_timestamp_seconds", "Start of the billing cycle",
      lambda c: cycles.midnight(date.fromisoformat(c["start"]), datetime.now().astimezone().tzinfo)),

@@ -1,4 +1,5 @@
-"""datacap's own use of a line: the bytes of its tests and probes, from the files that keep them.
+"""datacap's own use of a line: the bytes of its tests and probes, from the files that keep them, and
+what the collector booked to the line's days besides (a fleet agent's telemetry: usage.json's "own").
 
 Tests (history.json, and the one running in downloader.json) and probes (probes.json) say which line they
 ran over (a record from before lines: the first). Their payload is what they counted; the line carried
@@ -6,8 +7,9 @@ it with its headers (measure/cap_guard.py's WIRE_PER_PAYLOAD), which is what the
 """
 from datetime import datetime
 
-from datacap.measure.probe import file as probe_file
 from datacap.measure.cap_guard import WIRE_PER_PAYLOAD
+from datacap.measure.probe import file as probe_file
+from datacap.usage import ledger_file
 
 
 def _ts(iso):
@@ -18,7 +20,8 @@ def _ts(iso):
 
 
 def records(views, line, first):
-    """[(epoch seconds, bytes on the wire)] of the tests and probes that ran over `line`."""
+    """[(epoch seconds, bytes on the wire)] of the tests and probes that ran over `line`, and of the days'
+    telemetry the collector booked to it."""
     out, seen = [], set()
     live = views.downloader.read()
     tests = list(views.history.tests()) + ([live] if live.get("session_id") else [])
@@ -33,4 +36,8 @@ def records(views, line, first):
         at = _ts(p.get("time"))
         if at is not None and (p.get("line") or first) == line:
             out.append((at, int(WIRE_PER_PAYLOAD * p["bytes"])))
+    for day, booked in (ledger_file.line_of(views.usage.read(), line).get("own") or {}).items():
+        at = _ts(day)  # the day's local midnight: inside the cycle the day is in
+        if at is not None:
+            out.append((at, sum(booked.values())))
     return out
