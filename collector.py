@@ -8,7 +8,8 @@ import sys
 
 from datacap import config as configmod
 from datacap import process, store
-from datacap.usage.collector import Collector, run
+from datacap.usage.collector import Collector
+from datacap.usage.loop import run
 
 LOCK_WAIT_S = 15.0  # a collector whose server was just killed exits within a few seconds: wait for it
 

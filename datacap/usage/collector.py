@@ -4,22 +4,20 @@ Single writer of usage.json (the durable ledger, usage/ledger_file.py), of its l
 collector.json (live rates and each line's days, usage/live_file.py), both rewritten every interval
 in a tmpfs runtime folder. Signals: TERM/INT flush and exit, HUP reload.
 """
-import gc
 import logging
 import os
-import signal
 import time
 from collections import deque
 from datetime import datetime
 
 import psutil
 
-from datacap import process, store
+from datacap import store
 from datacap.devices.attach import Devices
 from datacap.fleet.telemetry import TelemetryMeter
 from datacap.usage import adjustments, figure, imports, interfaces, ledger_file, lines, live_file, topups
 from datacap.usage.ledger import Ledger
-from datacap.usage.sources.feed import CACHE_SLACK_S, RouterFeed
+from datacap.usage.sources.feed import CACHE_SLACK_S, RouterFeed, router_seed
 
 log = logging.getLogger("collector")
 
@@ -153,29 +151,12 @@ class Collector:
             self._speeds_at = t
             self._speeds = {n: self._link_bps(n) for n in self.counted}
 
-    def _router_seed(self, t, when, rebooted):
-        """The routers' last readings from the checkpoint, with when they were read on our clock."""
-        cp = self.ledger.data.get("checkpoint") or {}
-        flushed_t = cp.get("boottime_s")
-        if rebooted or flushed_t is None:  # another boot: place the flush on this boot's clock by wall time
-            at = ledger_file_time(cp.get("at"))
-            flushed_t = t - max(0.0, when.timestamp() - at) if at is not None else None
-        readings = cp.get("readings") or {}
-        seed = {}
-        for name, (rx, tx) in (cp.get("counters") or {}).items():
-            r = readings.get(name) or {}
-            read_t = r.get("t") if isinstance(r.get("t"), (int, float)) else None
-            if rebooted and read_t is not None and flushed_t is not None and cp.get("boottime_s") is not None:
-                read_t = flushed_t - (cp["boottime_s"] - read_t)
-            seed[name] = (rx, tx, read_t if read_t is not None else flushed_t, r.get("uptime"))
-        return seed
-
     def start(self):
         """First sample: count the gap since the checkpoint (or since boot after a reboot)."""
         t, when, counters, boot_id = self.clock(), self.now(), self.read_counters(), self.boot_id()
         self._refresh(t, counters)
         rebooted = self.ledger.rebooted_since_checkpoint(boot_id)
-        seed = self._router_seed(t, when, rebooted)
+        seed = router_seed(self.ledger.data.get("checkpoint"), t, when, rebooted)
         self.ledger.resume(counters, boot_id, self.boot_time(), t, when, self.counted, self.link_bps, self.line_of)
         self.routers.start(seed)
         self.last = dict(counters)
@@ -328,53 +309,7 @@ class Collector:
                 # each line's days as counted this instant: every reader's source for "cycle used"
                 "lines": {name: live_file.line_part(self.ledger.line(name), s, self.count_as_of(when, name))
                           for name, s in summaries.items()}}
-        try:
-            try:
-                store.write_json_atomic(self.live_path, live, fsync=False)  # live data, not the ledger
-            except FileNotFoundError:  # someone cleaned the tmpfs folder: make it again
-                self.live_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                store.write_json_atomic(self.live_path, live, fsync=False)
-        except OSError as exc:
-            log.error("cannot write %s: %s", self.live_path, exc)
+        live_file.write(self.live_path, live)
 
     def summaries(self, when):
         return {line.name: self.summary(when, line) for line in self.lines}
-
-
-def ledger_file_time(iso):
-    try:
-        return datetime.fromisoformat(iso).timestamp()
-    except (TypeError, ValueError):
-        return None
-
-
-def run(c, interval_override, config_path, data_dir):
-    """The process loop: signals, the parent's death, a tick every interval; flush on the way out."""
-    signals = process.SignalQueue()
-    heartbeat = process.Heartbeat(data_dir, "collector")
-    interval = interval_override or c.cfg["update_interval_seconds"]
-    c.start()
-    gc.freeze()  # modules and what start() loaded live as long as we do: no full collection walks them each time
-    log.info("counting %s every %gs into %s", ", ".join(c.counted) or "(no interface yet)", interval, data_dir)
-    next_tick = time.monotonic() + interval
-    while True:
-        heartbeat.beat()
-        sigs = signals.drain()
-        if any(s in (signal.SIGTERM, signal.SIGINT) for s in sigs) or process.parent_gone():
-            break
-        if signal.SIGHUP in sigs:
-            c.reload(process.reload_config(config_path, c.cfg, log))
-            interval = interval_override or c.cfg["update_interval_seconds"]
-        c.devices.poll(c.now())  # a pause or unpause asked for: within half a second, whatever the interval
-        if time.monotonic() >= next_tick:
-            c.tick()
-            next_tick += interval
-            if next_tick < time.monotonic():  # we fell behind (suspend): do not burst
-                next_tick = time.monotonic() + interval
-        time.sleep(max(0.0, min(0.5, next_tick - time.monotonic())))
-    c.tick()
-    c.routers.stop()
-    c.flush(c.clock(), c.now())
-    c.write_live(c.now(), c.summaries(c.now()), status="stopped")
-    c.devices.stop(c.now(), c.ledger, c.summaries(c.now()))
-    log.info("stopped; ledger flushed")

@@ -187,6 +187,14 @@ class Reader:
         return line_of(self.read(), name)
 
 
+def epoch(iso):
+    """Epoch seconds of a ledger's ISO time, None when it has none."""
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
 def line_of(doc, name):
     """One line's tables from a ledger or live document ({} when it has none); a document from before lines
     (its days at the top) is the one line's."""

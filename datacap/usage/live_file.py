@@ -8,10 +8,13 @@ interfaces {name: {rx_bytes, tx_bytes, rx_bps, tx_bps, counted, present}}, total
 lines {line: {days, free, monitoring_since, used_bytes, count_as_of}} (each line's tables now),
 last_error, ledger_flushed_at.
 """
+import logging
 import time
 from datetime import datetime
 
 from datacap import store
+
+log = logging.getLogger("collector")
 
 NAME = "collector.json"
 STALE_INTERVALS = 3  # a file older than this many update intervals (+2 s) is stale, not live
@@ -24,6 +27,19 @@ def age_seconds(iso, now=None):
     except (TypeError, ValueError):
         return None
     return max(0.0, (now or time.time()) - then.timestamp())
+
+
+def write(path, doc):
+    """The collector's write: not fsynced (live data, not the ledger); a tmpfs folder someone cleaned is made
+    again; a failure is logged and the next interval tries again."""
+    try:
+        try:
+            store.write_json_atomic(path, doc, fsync=False)
+        except FileNotFoundError:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            store.write_json_atomic(path, doc, fsync=False)
+    except OSError as exc:
+        log.error("cannot write %s: %s", path, exc)
 
 
 def line_part(tables, summary, count_as_of):

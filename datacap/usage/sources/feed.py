@@ -9,6 +9,7 @@ counters a few times takes over counting from this machine's interfaces; the led
 """
 import logging
 
+from datacap.usage import ledger_file
 from datacap.usage.interfaces import default_gateways
 from datacap.usage.sources import build, router_source
 from datacap.usage.sources.gateway import GatewaySearch
@@ -158,3 +159,22 @@ class RouterFeed:
                  "lines": sorted(local_lines) if counts else [], "label": local_label, "status": "ok",
                  "last_success": None, "last_error": None, "poll_interval_seconds": None}
         return [local] + [{**s.status(), "line": s.line if s.counts else None} for s in self.sources]
+
+
+def router_seed(cp, t, when, rebooted):
+    """The routers' last readings from the ledger's checkpoint, with when they were read on the collector's
+    clock (`t` now, `when` the wall clock; after a reboot the flush is placed on this boot's clock by wall time)."""
+    cp = cp or {}
+    flushed_t = cp.get("boottime_s")
+    if rebooted or flushed_t is None:  # another boot: place the flush on this boot's clock by wall time
+        at = ledger_file.epoch(cp.get("at"))
+        flushed_t = t - max(0.0, when.timestamp() - at) if at is not None else None
+    readings = cp.get("readings") or {}
+    seed = {}
+    for name, (rx, tx) in (cp.get("counters") or {}).items():
+        r = readings.get(name) or {}
+        read_t = r.get("t") if isinstance(r.get("t"), (int, float)) else None
+        if rebooted and read_t is not None and flushed_t is not None and cp.get("boottime_s") is not None:
+            read_t = flushed_t - (cp["boottime_s"] - read_t)
+        seed[name] = (rx, tx, read_t if read_t is not None else flushed_t, r.get("uptime"))
+    return seed
