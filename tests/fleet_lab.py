@@ -28,6 +28,7 @@ import requests
 import yaml
 
 import netns
+from harness import stop_process
 from datacap import config as configmod
 from datacap.fleet import agent_config
 from datacap.store import runtime_dir
@@ -278,13 +279,7 @@ def fleet(folder, names, scrape_interval="5s", evaluation_interval="2s", site_cf
 
 
 def _stop(proc):
-    if proc is not None and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc, 15)
 
 
 def _remove(fl):

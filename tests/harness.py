@@ -106,6 +106,17 @@ class Server:
             self._log.close()
 
 
+def stop_process(proc, timeout=10):
+    """SIGTERM a Popen we started (if it still runs), SIGKILL it after `timeout` seconds, reap it."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def pids_alive(pids):
     return [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import netns
+from harness import stop_process
 
 
 @dataclass
@@ -114,13 +115,7 @@ def stop_pid(pid, timeout=5.0):
 
 
 def stop(proc):
-    if proc and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc, 5)
 
 
 _serial = itertools.count()

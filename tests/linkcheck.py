@@ -10,6 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from datacap import process  # noqa: E402
+from harness import stop_process  # noqa: E402
 
 
 class Session:
@@ -52,13 +53,7 @@ class Session:
         return self.wait_for(lambda d: d["updated_at"] != last, 5, "a new snapshot")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
 

@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import stop_process
+
 NGINX_CONF = """daemon off;
 worker_processes 1;
 pid {tmp}/nginx.pid;
@@ -74,13 +76,7 @@ class Nginx:
             return False
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         if self.tmp:
             shutil.rmtree(self.tmp, ignore_errors=True)
 

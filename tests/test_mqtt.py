@@ -16,7 +16,7 @@ from datacap import store
 from datacap.measure import history
 from datacap.measure.probe import file as probe_file
 from datacap.notify import discovery, mqtt
-from harness import free_port, wait_for
+from harness import free_port, stop_process, wait_for
 
 NODE = discovery.node_id()
 BASE = f"datacap/{NODE}"
@@ -55,13 +55,7 @@ class Broker:
         return self
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 5)
         if self.proc:
             self.log.close()
 
