@@ -125,3 +125,16 @@ def test_the_dashboard_says_which_figure_stop_at_cap_stopped_on(server, fake_isp
                  "the reason with the figure it stopped on")
     finally:
         p.close()
+
+
+def test_the_collector_loads_no_heavy_library_it_does_not_use_with_the_default_config():
+    """Its RSS target (30 MB, bench/collector_footprint.py): the UPnP stack, SQLite, requests and the Prometheus
+    parser load only for a gateway found, devices counted, a fleet agent set."""
+    import subprocess
+    import sys
+    from harness import ROOT
+    code = ("import sys, datacap.usage.collector; "
+            "print(' '.join(m for m in ('aiohttp', 'async_upnp_client', 'pysnmp', 'sqlite3', 'requests', "
+            "'prometheus_client') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.split() == []

@@ -8,7 +8,6 @@ import logging
 
 from datacap.devices import nft_table
 from datacap.devices import settings as devices_settings
-from datacap.devices.counter import DeviceCounter
 
 log = logging.getLogger("collector")
 
@@ -37,6 +36,7 @@ class Devices:
         if self.settings.unifi:
             from datacap.devices import unifi as unifimod
             unifi = (self.unifi_factory or unifimod.Poller)(self.settings.unifi).start()
+        from datacap.devices.counter import DeviceCounter  # SQLite and netlink: only when devices are counted
         return DeviceCounter(self.settings, self.data_dir, self.live_dir, self.clock, self.boot_id,
                              kernel=self.kernel, unifi=unifi, interval=self.interval)
 

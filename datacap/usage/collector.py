@@ -14,7 +14,6 @@ import psutil
 
 from datacap import store
 from datacap.devices.attach import Devices
-from datacap.fleet.telemetry import TelemetryMeter
 from datacap.usage import adjustments, figure, imports, interfaces, ledger_file, lines, live_file, topups
 from datacap.usage.ledger import Ledger
 from datacap.usage.sources.feed import CACHE_SLACK_S, RouterFeed, router_seed
@@ -76,7 +75,10 @@ class Collector:
     def _meter(self, cfg):
         """What the site's fleet agent sends costs the WAN: datacap's own use (None without `fleet_agent_url`)."""
         url = cfg.get("fleet_agent_url")
-        return TelemetryMeter(url, last=self.ledger.data.get("telemetry")) if url else None
+        if not url:
+            return None
+        from datacap.fleet.telemetry import TelemetryMeter  # requests and a Prometheus parser: only for a fleet site
+        return TelemetryMeter(url, last=self.ledger.data.get("telemetry"))
 
     def _feed(self, cfg):
         first = lines.of(cfg)[0].name
