@@ -138,3 +138,23 @@ def test_the_collector_loads_no_heavy_library_it_does_not_use_with_the_default_c
             "'prometheus_client') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert loaded.stdout.split() == []
+
+
+def test_a_frozen_cap_figure_says_as_of_when_on_the_cap_panel_and_the_answer(server, chromium):  # noqa: F811
+    s = server(interfaces=["dc-quiet0"], sources=[{"type": "local"}])
+    wait_for(lambda: s.get("/api/usage").json()["cycle"].get("live"), 10, "a live count")
+    p = chromium.new_page()
+    pid = s.children()["collector"].pid
+    try:
+        p.goto(s.url + "/")
+        wait_for(lambda: "Counting this computer" in (p.text_content("#cap-note") or ""), 15, "the live cap note")
+        os.kill(pid, signal.SIGSTOP)  # frozen: its live file ages
+        frozen = wait_for(lambda: s.get("/api/usage").json()["cycle"]["live"] is False, 15, "cycle.live false")
+        assert frozen
+        wait_for(lambda: "the collector is not counting now" in (p.text_content("#cap-note") or ""), 10,
+                 "the cap panel's figure marked as of its count")
+        assert "as of" in p.text_content("#answer-cap")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        p.close()
+    wait_for(lambda: s.get("/api/usage").json()["cycle"]["live"], 15, "live again")
