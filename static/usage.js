@@ -147,7 +147,7 @@ const nearCap = (c) => c.cap_reached || c.percent >= 90 || (c.cap_date && c.perc
 function capWords(c, name) {
   const who = name ? `${name}: ` : "";
   return c.cap_reached ? `${who}Data cap reached: ${fmtGB(c.used_bytes)} of ${fmtGB(c.cap_bytes)} used this cycle. It resets ${fmtDate(c.resets_at)}.`
-    : `${who}Near the cap: ${c.percent.toFixed(0)} % used (${fmtGB(c.used_bytes)} of ${fmtGB(c.cap_bytes)})` +
+    : `${who}Near the cap: ${c.percent.toFixed(1)}% used (${fmtGB(c.used_bytes)} of ${fmtGB(c.cap_bytes)})` +
       (c.cap_date ? `; at this pace it runs out ${fmtDate(c.cap_date)}, before the reset ${fmtDate(c.resets_at)}.` : ".");
 }
 function renderCapBanner(all) {  // every line near or at its cap, each named when there are several

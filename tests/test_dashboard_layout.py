@@ -42,7 +42,7 @@ def test_banner_near_and_at_the_cap_and_the_invitation_to_enter_the_meter_readin
     page.get_by_role("button", name="Record").click()
     banner = page.get_by_test_id("cap-banner")
     banner.wait_for(state="visible", timeout=10_000)
-    assert banner.inner_text().startswith("Near the cap: 95 % used")
+    assert banner.inner_text().startswith("Near the cap: 95.0% used")
     assert invite.is_hidden()
     assert s.post("/api/usage/adjust", json={"used_gb": 10.5}).status_code in (200, 201)
     page.reload()
