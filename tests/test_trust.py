@@ -158,3 +158,14 @@ def test_a_frozen_cap_figure_says_as_of_when_on_the_cap_panel_and_the_answer(ser
         os.kill(pid, signal.SIGCONT)
         p.close()
     wait_for(lambda: s.get("/api/usage").json()["cycle"]["live"], 15, "live again")
+
+
+def test_a_collector_with_a_30_s_interval_has_its_figures_out_at_once_after_a_restart(server):
+    """Its first tick is an interval away: the live file is written at start, or /healthz and the dashboard
+    wait up to 30 s (bench/chaos.py found it: a settings save to 30 s, then a server restart)."""
+    s = server(interfaces=["dc-quiet0"], sources=[{"type": "local"}], update_interval_seconds=30)
+    assert s.get("/healthz").status_code == 200  # the fixture waited at most 10 s for it
+    s.stop()
+    t0 = time.monotonic()
+    s.start()
+    assert time.monotonic() - t0 < 10 and s.get("/api/usage").json()["cycle"]["live"]

@@ -165,8 +165,11 @@ class Collector:
         self.seen = {n: t for n in counters}
         self._day = when.date()
         self._prev_t = t
-        self.devices.start(when, self.summaries(when), self.local_of, self.ledger)
+        summaries = self.summaries(when)
+        self.devices.start(when, summaries, self.local_of, self.ledger)
         self.flush(t, when)
+        self.write_live(when, summaries)  # at once: a long interval must not leave the dashboard without figures
+        self.save_copy(when)
 
     def tick(self):
         t, when, counters = self.clock(), self.now(), self.read_counters()
