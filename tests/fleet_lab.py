@@ -2,10 +2,12 @@
 Debian's Prometheus in agent mode, sending to a central Prometheus (remote-write receiver, TLS, a
 password per site) in a namespace of its own.
 
-    host (dfm…) ── mgmt │ central ns, 10.238.o.250 on lo │ s0 ── wan │ site 0 ns: server.py + collector, agent
+    host (dfm…) ── mgmt │ central ns, 10.238.o.250 on lo │ s0 ── wan │ site 0 ns: server.py + collector, agent ── lan ── a device (dfd…0)
                         │  prometheus :9090, rules.yml    │ s1 ── wan │ site 1 ns: …
 
-Each site's only way out is its `wan` veth: the bytes its telemetry costs are that veth's counters.
+Each site's only way out is its `wan` veth: the bytes its telemetry costs are that veth's counters. Each site
+is the gateway of one LAN device (NAT out of `wan`), which datacap counts: one datagram to the central as the fleet
+starts, so the dashboard's top devices have a device per site before any cost is measured.
 The agents' configs come from datacap.fleet.agent_config (deploy/fleet/agent.yml), the central's from
 deploy/fleet/central.yml and rules.yml. Addresses from 10.238.0.0/16; everything made is removed
 afterwards, also on failure. Needs root.
@@ -37,6 +39,7 @@ from datacap.usage import cycles
 ROOT = Path(__file__).resolve().parent.parent
 FLEET = ROOT / "deploy" / "fleet"
 DATACAP_PORT, AGENT_PORT, CENTRAL_PORT = 8127, 9090, 9090  # each in its own namespace: nothing to collide with
+LAN_SITE, LAN_DEVICE = "192.168.77.1", "192.168.77.2"  # each site's LAN, in its own namespaces
 PASSWORD = "fleet-lab-password"
 PASSWORD_HASH = "$2b$04$lLkRXDGegeA8elPkAtUWKOLuaaWuycQJsLXz82l.PwFgox70rYxXK"  # bcrypt of PASSWORD, cost 4
 _serial = itertools.count()
@@ -48,6 +51,8 @@ class Site:
     ns: str
     ip: str
     folder: Path
+    device_ns: str = ""
+    device_mac: str = ""
     server: subprocess.Popen = None
     agent: subprocess.Popen = None
     logs: list = field(default_factory=list)
@@ -163,8 +168,28 @@ def _build(fl, octet, count):
                     "ip link set wan up", "ip link set lo up",
                     f"ip route add default via {gw}"):
             sh("ip", "netns", "exec", ns, *cmd.split())
-        out.append((ns, ip))
+        out.append((ns, ip, _lan(fl, ns, i)))
     return out
+
+
+def _lan(fl, ns, i):
+    """The site's LAN with one device behind NAT; (the device's namespace, its MAC)."""
+    sh, dev, mac = netns.sh, f"dfd{fl.tag}{i}", f"02:dc:f1:00:00:{i:02x}"
+    fl.namespaces.append(dev)
+    sh("ip", "netns", "add", dev)
+    sh("ip", "link", "add", f"dfe{fl.tag}{i}", "type", "veth", "peer", "name", f"dfg{fl.tag}{i}")
+    sh("ip", "link", "set", f"dfe{fl.tag}{i}", "netns", ns, "name", "lan")
+    sh("ip", "link", "set", f"dfg{fl.tag}{i}", "netns", dev, "name", "eth0")
+    for cmd in ("sysctl -qw net.ipv6.conf.lan.disable_ipv6=1", "sysctl -qw net.ipv4.ip_forward=1",
+                f"ip addr add {LAN_SITE}/24 dev lan", "ip link set lan up"):
+        sh("ip", "netns", "exec", ns, *cmd.split())
+    subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], check=True, capture_output=True, text=True,
+                   input='table ip labnat {\n chain post { type nat hook postrouting priority 100; oifname "wan" masquerade; }\n}\n')
+    for cmd in ("sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1", f"ip link set eth0 address {mac}",
+                f"ip addr add {LAN_DEVICE}/24 dev eth0", "ip link set eth0 up", "ip link set lo up",
+                f"ip route add default via {LAN_SITE}"):
+        sh("ip", "netns", "exec", dev, *cmd.split())
+    return dev, mac
 
 
 def tls(folder, ip):
@@ -208,7 +233,8 @@ def _start_site(fl, site, scrape_interval, extra_cfg, probe_mbps):
     folder.mkdir(parents=True)
     cfg_raw = {"site": site.name, "port": DATACAP_PORT, "interfaces": ["wan"], "sources": [{"type": "local"}],
                "test_urls": ["http://127.0.0.1:9/none"], "probe_interval_minutes": None, "stop_at_cap": False,
-               "update_interval_seconds": 1, "fleet_agent_url": f"http://127.0.0.1:{AGENT_PORT}", **extra_cfg}
+               "update_interval_seconds": 1, "fleet_agent_url": f"http://127.0.0.1:{AGENT_PORT}",
+               "devices": {"lan": ["lan"], "names": {site.device_mac: f"laptop at {site.name}"}}, **extra_cfg}
     (folder / "config.json").write_text(json.dumps(cfg_raw, indent=2))
     if probe_mbps:  # a probe of this cycle, so the probe-speed panel has a figure per site
         (folder / "data").mkdir()
@@ -262,7 +288,8 @@ def fleet(folder, names, scrape_interval="5s", evaluation_interval="2s", site_cf
         with netns.claim_subnet("10.238") as octet:
             fl.central_ip = f"10.238.{octet}.250"
             links = _build(fl, octet, len(names))
-        fl.sites = [Site(name, ns, ip, folder / f"site-{i}") for i, (name, (ns, ip)) in enumerate(zip(names, links))]
+        fl.sites = [Site(name, ns, ip, folder / f"site-{i}", dev, mac)
+                    for i, (name, (ns, ip, (dev, mac))) in enumerate(zip(names, links))]
         _start_central(fl, evaluation_interval)
         for s in fl.sites:
             _start_site(fl, s, scrape_interval, (site_cfg or {}).get(s.name, {}), (probe_mbps or {}).get(s.name))
@@ -271,6 +298,11 @@ def fleet(folder, names, scrape_interval="5s", evaluation_interval="2s", site_cf
                 _wait(lambda: s.api("/healthz") is not None, 20, f"datacap at {s.name}", s.server)
                 _wait(lambda: s.run("curl", "-sf", f"http://127.0.0.1:{AGENT_PORT}/-/ready").returncode == 0, 20,
                       f"the agent at {s.name}", s.agent)
+                _wait(lambda: s.api("/api/devices").get("live"), 20, f"device counting at {s.name}", s.server)
+                netns.sh("ip", "netns", "exec", s.device_ns, sys.executable, "-c", "import socket; socket.socket("
+                         f"socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x' * 100, ('{fl.central_ip}', 9))")
+                _wait(lambda: any(d["cycle_bytes"] for d in s.api("/api/devices")["devices"]), 20,
+                      f"the LAN device counted at {s.name}", s.server)
             except RuntimeError as exc:
                 raise RuntimeError(f"{exc}\n{s.log_tail()}") from None
         yield fl

@@ -11,7 +11,7 @@ import yaml
 from conftest import ROOT, need
 from datacap import config
 from datacap.fleet import agent_config
-from fleet_dashboard import PENDING, dashboard_queries
+from fleet_dashboard import DEVICE_SERIES, dashboard_queries
 from fleet_lab import FLEET
 
 
@@ -93,11 +93,7 @@ def test_the_dashboard_and_rules_read_only_series_datacap_exports_or_will(server
     exported = exported_series(server().get("/metrics").text) | {"up"}
     used = used_series()
     assert "datacap_cycle_used_bytes" in used and "up" in used
-    assert used <= exported | PENDING, used - exported - PENDING
-
-
-def test_pending_series_are_not_exported_yet(server):
-    assert not PENDING & exported_series(server().get("/metrics").text), "exported now: take it off fleet_dashboard.PENDING"
+    assert used <= exported | DEVICE_SERIES, used - exported - DEVICE_SERIES
 
 
 def test_the_agent_sends_every_series_the_dashboard_and_rules_read_and_not_the_rest(server):
@@ -106,7 +102,7 @@ def test_the_agent_sends_every_series_the_dashboard_and_rules_read_and_not_the_r
     kept = re.compile(keep)
     assert all(kept.fullmatch(name) for name in used_series()), [n for n in used_series() if not kept.fullmatch(n)]
     exported = exported_series(server().get("/metrics").text)
-    sent = {n for n in exported | PENDING if kept.fullmatch(n)}
+    sent = {n for n in exported | DEVICE_SERIES if kept.fullmatch(n)}
     assert sent == used_series() - {"up"}, sent ^ (used_series() - {"up"})  # each series sent costs every send
 
 
