@@ -17,7 +17,8 @@ def test_three_minutes_of_faults_leave_every_cycle_figure_exact_never_down_never
         need(chaos.netns.sh("which", tool, check=False).returncode == 0, f"needs Debian's {tool}")
     seed = random.randrange(1 << 30)
     print(f"chaos seed {seed}")
-    results = chaos.soak(chaos.MODES, seed, 3, "80mbit", tmp_path)
+    results, errors = chaos.soak(chaos.MODES, seed, 3, "80mbit", tmp_path)
+    assert not errors, f"seed {seed}: {errors}"
     for mode, r in results.items():
         print(f"{mode}: {r}")
     bad = {m: r for m, r in results.items() if not chaos.verdict(r)}

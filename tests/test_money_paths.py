@@ -318,3 +318,23 @@ def test_cap_gb_in_the_usage_api_is_the_cap_the_plan_gives(tmp_path):
 def test_a_plan_is_built_once_per_config_and_answers_for_its_periods():
     p = plan.build(config.validate({"plan": {"kind": "rolling", "period_days": 30, "start": "2026-01-15"}}))
     assert p.period(date(2026, 3, 1)) == (date(2026, 2, 14), date(2026, 3, 16)) and p.previous(date(2026, 2, 14)) == date(2026, 1, 15)
+
+
+def test_a_routers_unchanged_readings_move_the_count_on_so_stop_at_cap_adds_only_what_came_after(tmp_path, monkeypatch):
+    """An idle line: the router answers with the same counters. The figure holds every byte up to the latest
+    reading (less the router's caching), not only up to when the value first appeared."""
+    m = Machine()
+    gw = Gateway(monkeypatch, m)
+    c = m.collector(tmp_path, sources=[{"type": "upnp", "url": "http://192.0.2.1:5555/rootDesc.xml"}])
+    c.start()
+    gw.traffic(1_000_000)
+    gw.answer()
+    c.tick()
+    first = c.count_as_of(m.wall)
+    for _ in range(6):
+        gw.traffic(0)  # 5 s, nothing moved
+        gw.answer()
+        c.tick()
+    assert c.count_as_of(m.wall) == pytest.approx(first + 30, abs=0.01)
+    c.reload(config.validate({**c.cfg, "update_interval_seconds": 2}))
+    assert c.count_as_of(m.wall) == pytest.approx(first + 30, abs=0.01)  # a settings save keeps what it knew

@@ -251,7 +251,7 @@ class Collector:
         routers = [n for n in self.routers.counted() if self.routers.line_of(n) == line]
         if not routers:
             return when.timestamp()
-        seen = [self.routers.last[n][2] for n in routers if n in self.routers.last and self.routers.last[n][2] is not None]
+        seen = [self.routers.read_at[n] for n in routers if n in self.routers.read_at]
         return when.timestamp() - (self.clock() - min(seen)) - CACHE_SLACK_S if len(seen) == len(routers) else None
 
     def flush(self, t, when):

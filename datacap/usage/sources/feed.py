@@ -31,6 +31,7 @@ class RouterFeed:
         self.promoted = promoted if self.auto and promoted else None
         self.local_counts, self.sources = build(specs, clock, self.promoted, auto_line)
         self.last = {}  # name -> (rx, tx, clock() of the reading or None, uptime or None): the last credited
+        self.read_at = {}  # name -> clock() of its latest reading, changed or not: the count holds up to then
         self._seed = {}
         self._growing = 0
         self._loop = None
@@ -49,6 +50,8 @@ class RouterFeed:
     def _start(self, s):
         if s.name in self._seed:
             self.last[s.name] = self._seed[s.name]
+            if self._seed[s.name][2] is not None:
+                self.read_at[s.name] = self._seed[s.name][2]
             if hasattr(s, "seed"):
                 rx, tx, t, uptime = self._seed[s.name]
                 s.seed(rx, tx, uptime, t)
@@ -79,6 +82,7 @@ class RouterFeed:
             for reason, detail in notes:
                 ledger.event(when, s.name, reason, 0, detail)
             for r in readings:
+                self.read_at[s.name] = r.t
                 prev = self.last.get(s.name)
                 if prev is not None and (r.rx, r.tx) == prev[:2] and not r.restarted:
                     continue  # unchanged: keep when the value was first seen (routers cache their counters)
@@ -126,6 +130,7 @@ class RouterFeed:
         self.sources[i] = router_source({"type": "upnp"}, None, self.clock)
         self._start(self.sources[i])
         self.last.pop(s.name, None)  # its counters again later are not a gap to fill on top of this computer's
+        self.read_at.pop(s.name, None)
         self.local_counts, self.promoted, self.switched, self._growing = True, None, True, 0
         log.info("the default route no longer goes through %s: this computer's interfaces count again", s.label())
         ledger.event(when, s.name, "source", 0, f"the default route no longer goes through {s.label()}: "
