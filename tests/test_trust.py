@@ -113,7 +113,8 @@ def test_auto_with_no_upnp_gateway_on_the_lan_is_not_a_warning(tmp_path):
 
 
 def test_the_dashboard_says_which_figure_stop_at_cap_stopped_on(server, fake_isp, chromium):  # noqa: F811
-    s = server(test_urls=[fake_isp(rate_mbps=400).url()], data_cap_gb=1, stop_at_cap=True, alert_thresholds_percent=[])
+    s = server(test_urls=[fake_isp(rate_mbps=400).url()], data_cap_gb=1, stop_at_cap=True, alert_thresholds_percent=[],
+               interfaces=["lo"], sources=[{"type": "local"}])  # the test's bytes (over loopback) are counted
     assert s.post("/api/usage/adjust", json={"used_gb": 0.98}).status_code == 201  # 20 MB to go
     assert s.post("/api/start").status_code == 200
     st = wait_for(lambda: (lambda x: x if x["status"] in ENDED else None)(s.stats()), 20, "the test to stop at the cap")
@@ -121,8 +122,9 @@ def test_the_dashboard_says_which_figure_stop_at_cap_stopped_on(server, fake_isp
     p = chromium.new_page()
     try:
         p.goto(s.url + "/")
-        wait_for(lambda: "stopped on 1.00 of 1 GB: datacap's count as of" in (p.text_content("#reason") or ""), 15,
-                 "the reason with the figure it stopped on")
+        words = f"(stopped on {st['cap_stop']['words']})"
+        assert " of 1 GB: datacap's count as of " in words
+        wait_for(lambda: words in (p.text_content("#reason") or ""), 15, "the reason with the figure it stopped on")
     finally:
         p.close()
 
