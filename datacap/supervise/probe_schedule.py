@@ -16,7 +16,7 @@ from datacap.measure.probe import budget
 from datacap.measure.probe import file as probe_file
 from datacap.supervise.child import Child
 from datacap.supervise.states import State
-from datacap.usage import lines, live_file
+from datacap.usage import cycles, lines, live_file
 from datacap.usage.current import CycleReader
 
 log = logging.getLogger("supervisor")
@@ -27,14 +27,10 @@ PROBE_RUNNING = "a probe is running"
 KILL_AFTER_S = 60.0  # a probe stops itself within probe.MAX_SECONDS; this is the backstop
 
 
-def local_now():
-    return datetime.now().astimezone()
-
-
 class ProbeSchedule:
     """decide(busy) -> bytes the probe may read now, or 0; `status` says why not."""
 
-    def __init__(self, config_path, data_dir, clock=time.monotonic, now=local_now, load=configmod.load):
+    def __init__(self, config_path, data_dir, clock=time.monotonic, now=cycles.local_now, load=configmod.load):
         self.config_path, self.data_dir, self.clock, self.now, self.load = config_path, data_dir, clock, now, load
         self.cfg = None
         self.reload()

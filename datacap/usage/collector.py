@@ -6,15 +6,13 @@ in a tmpfs runtime folder. Signals: TERM/INT flush and exit, HUP reload.
 """
 import logging
 import os
-import time
 from collections import deque
-from datetime import datetime
 
 import psutil
 
 from datacap import store
 from datacap.devices.attach import Devices
-from datacap.usage import adjustments, figure, imports, interfaces, ledger_file, lines, live_file, topups
+from datacap.usage import adjustments, cycles, figure, imports, interfaces, ledger_file, lines, live_file, topups
 from datacap.usage.ledger import Ledger
 from datacap.usage.sources.feed import CACHE_SLACK_S, RouterFeed, router_seed
 
@@ -27,22 +25,11 @@ LINK_SPEED_S = 60.0
 HANDOVER_TICKS = 120  # this machine's counted bytes per tick, kept to hand counting over to a gateway exactly
 
 
-def boot_clock():
-    """Seconds since boot, suspend included, comparable across our restarts."""
-    if hasattr(time, "CLOCK_BOOTTIME"):
-        return time.clock_gettime(time.CLOCK_BOOTTIME)
-    return time.monotonic()
-
-
-def local_now():
-    return datetime.now().astimezone()
-
-
 class Collector:
     """Sample counters each tick; credit the ledger; write the live file; flush the ledger."""
 
     def __init__(self, cfg, data_dir, live_dir, read_counters=interfaces.read_counters,
-                 boot_time=psutil.boot_time, boot_id=interfaces.read_boot_id, clock=boot_clock, now=local_now,
+                 boot_time=psutil.boot_time, boot_id=interfaces.read_boot_id, clock=interfaces.boot_clock, now=cycles.local_now,
                  link_bps=interfaces.link_bps, default_routes=interfaces.default_route_interfaces, routers=None,
                  devices=None):
         self.cfg = cfg
@@ -126,23 +113,10 @@ class Collector:
         """The link's bytes/s, None when unknown."""
         return self._speeds.get(name)
 
-    def _local_lines(self, counters):
-        """{interface: line} of the lines counted on this machine's interfaces; "auto" takes the default-route
-        interfaces no other line names. Without such a line, the `interfaces` setting is shown, not counted."""
-        local = [(x.name, x.source.get("interfaces", self.cfg["interfaces"])) for x in self.lines
-                 if x.source["type"] in ("local", "auto")]
-        named = {n for _, names in local if names != "auto" for n in names}
-        out = {}
-        for line, names in local:
-            if names == "auto":
-                names = [n for n in interfaces.counted_interfaces("auto", counters, self.default_routes) if n not in named]
-            out.update({n: line for n in names})
-        return out
-
     def _refresh(self, t, counters):
         if self._routes_at is None or t - self._routes_at >= ROUTES_S:
             self._routes_at = t
-            self.local_of = self._local_lines(counters)
+            self.local_of = lines.local_interfaces(self.lines, self.cfg["interfaces"], counters, self.default_routes)
             counted = sorted(self.local_of) or interfaces.counted_interfaces(self.cfg["interfaces"], counters,
                                                                             self.default_routes)
             if counted != self.counted:

@@ -43,6 +43,11 @@ def days_of_cycle(days, start):
     return {d: v for d, v in days.items() if d >= start}
 
 
+def local_now():
+    """The wall clock in the local time zone: every process's "now" for dates and cycles."""
+    return datetime.now().astimezone()
+
+
 def local_at(ts, tz):
     """Epoch seconds as an aware local time, with the UTC offset valid at that instant (DST)."""
     if isinstance(tz, ZoneInfo):

@@ -1,6 +1,7 @@
 """Which interfaces exist, which carry the default route, and which count toward the cap."""
 import socket
 import struct
+import time
 
 import psutil
 
@@ -90,3 +91,10 @@ def link_bps(name):
     except (KeyError, OSError):
         speed = 0
     return speed * 1e6 / 8 * 1.5 if speed and speed > 0 else None
+
+
+def boot_clock():
+    """Seconds since boot, suspend included, comparable across our restarts."""
+    if hasattr(time, "CLOCK_BOOTTIME"):
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+    return time.monotonic()

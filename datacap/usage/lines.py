@@ -13,6 +13,7 @@ named "Internet", counted by what `sources` says counts.
 """
 from dataclasses import dataclass
 
+from datacap.usage import interfaces
 from datacap.usage import plan as planmod
 from datacap.usage.ledger_file import FIRST_LINE
 from datacap.usage.sources import settings as source_settings
@@ -78,6 +79,20 @@ def for_tests(cfg, name=None, default_routes=None):
     via = default_routes()
     return next((x for x in of(cfg) if x.source["type"] == "local" and x.source.get("interfaces") != "auto"
                  and via & set(x.source["interfaces"])), of(cfg)[0])
+
+
+def local_interfaces(found, setting, counters, default_routes):
+    """{interface: line} of the lines counted on this machine's interfaces; "auto" takes the default-route
+    interfaces no other line names (`setting`: the top-level `interfaces`, for the one line of a config without
+    `lines`). Without such a line, the `interfaces` setting is shown, not counted."""
+    local = [(x.name, x.source.get("interfaces", setting)) for x in found if x.source["type"] in ("local", "auto")]
+    named = {n for _, names in local if names != "auto" for n in names}
+    out = {}
+    for line, names in local:
+        if names == "auto":
+            names = [n for n in interfaces.counted_interfaces("auto", counters, default_routes) if n not in named]
+        out.update({n: line for n in names})
+    return out
 
 
 def device_of(line):

@@ -3,22 +3,17 @@
 Reads the collector's files through their readers (usage/current.py, ledger_file.py, live_file.py) and the
 server's own records (ISP readings, top-ups); datacap's own use comes from web/own_use.py.
 """
-from datetime import datetime
 
 from datacap import store
 from datacap.usage import adjustments, cycles, ledger_file, lines, topups
 from datacap.web import own_use
 
 
-def local_now():
-    return datetime.now().astimezone()
-
-
 def summary(v, line=None):
     """A line's cycle figure (the first line's for None or an unknown name), from the collector's live count."""
     found = line if isinstance(line, lines.Line) else lines.by_name(v.cfg, line) or lines.of(v.cfg)[0]
     first = lines.of(v.cfg)[0].name
-    return v.cycle.summary(v.cfg, local_now(), found, own_use.records(v, found.name, first))
+    return v.cycle.summary(v.cfg, cycles.local_now(), found, own_use.records(v, found.name, first))
 
 
 def sources_of(v, line, sources, live):
@@ -41,13 +36,13 @@ def line_block(v, line, sources, live, now_live):
     return {
         "name": line.name, "cap_bytes": cycle["cap_bytes"], "cycle": cycle, "own_bytes": cycle["own_bytes"],
         "stop_at_cap": line.stop_at_cap, "source": mine[0]["label"] if mine else None,
-        "sources": mine, "today": {"date": local_now().date().isoformat(), "used_bytes": cycle["today_bytes"]},
+        "sources": mine, "today": {"date": cycles.local_now().date().isoformat(), "used_bytes": cycle["today_bytes"]},
         "daily": ledger_file.daily(days, line.count, cycles.used_bytes),
         "hourly": ledger_file.hourly(stored, line.count, cycles.used_bytes),
         "alerts": stored.get("alerts", []),
         "adjustments": adjustments.items(store.ItemsFile.of_line(v.adjustments.read(), line.name, first)),
         "topups": topups.items(store.ItemsFile.of_line(v.cycle.topups.read(), line.name, first)),
-        "plan_warnings": line.plan.warnings(local_now().date(),
+        "plan_warnings": line.plan.warnings(cycles.local_now().date(),
                                             store.ItemsFile.of_line(v.cycle.topups.read(), line.name, first)),
     }
 

@@ -25,10 +25,6 @@ def views():
     return current_app.extensions["datacap"]
 
 
-def local_now():
-    return datetime.now().astimezone()
-
-
 class Views:
     """Read-only composition of the JSON files; safe to call from any request thread."""
 
